@@ -1,0 +1,1 @@
+"""Stream processors: Faust agents over the input, alert and dead-letter topics."""

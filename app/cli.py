@@ -1,0 +1,50 @@
+"""The `clickstream` command: one entry point for every subcommand."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from app.errors import ClickstreamError, SettingsError
+from app.kafka.command import kafka_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True, help="How much to log on stderr.")  # fmt: skip
+def cli(log_level: str) -> None:
+    """clickstream-analytics: real-time and daily analytics for e-commerce clickstreams.
+
+    \b
+    Examples:
+      clickstream kafka start          # a local broker on port 9092
+      faust -A app worker -l info      # windows, alerts, Parquet, dashboard
+    """
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+cli.add_command(kafka_command)
+
+
+def main() -> None:
+    """Run the CLI; a known error becomes one line on stderr instead of a traceback."""
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        raise SystemExit(130) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except SettingsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except ClickstreamError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None

@@ -1,0 +1,51 @@
+"""Every error the product raises on purpose, rooted in one class.
+
+    ClickstreamError
+    ├── SettingsError        a configuration value is not allowed
+    ├── BrokerError          the local Kafka broker cannot be fetched, started or stopped
+    ├── InvalidEventError    one input message is not a valid event (goes to the DLQ)
+    ├── StorageError         a Parquet file cannot be written or read
+    └── ReportError          the daily summary cannot be built or sent
+
+Messages name what was wrong, with the offending value, and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class ClickstreamError(Exception):
+    """Root of the errors this product raises on purpose."""
+
+
+class SettingsError(ClickstreamError):
+    """A configuration variable holds a value that is not allowed."""
+
+    def __init__(self, variable: str, value: object, allowed: str) -> None:
+        self.variable = variable
+        self.value = value
+        self.allowed = allowed
+        super().__init__(
+            f"{variable}={value!r} is not allowed: expected {allowed}. "
+            f"Fix {variable} in the environment or in .env."
+        )
+
+
+class BrokerError(ClickstreamError):
+    """The local Kafka broker cannot be fetched, started, reached or stopped."""
+
+
+class InvalidEventError(ClickstreamError):
+    """One input message is not a valid event; `reason` is a short stable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class StorageError(ClickstreamError):
+    """A Parquet file cannot be written, renamed or read."""
+
+
+class ReportError(ClickstreamError):
+    """The daily summary cannot be computed, rendered or delivered."""

@@ -1,0 +1,38 @@
+"""The only place the `faust.App` is built; agents and tables are found by autodiscovery."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import faust
+
+from app.errors import SettingsError
+from app.settings import Settings, get_settings
+
+
+def build_app(settings: Settings) -> faust.App:
+    """A Faust app configured from settings: safe producer defaults, RocksDB state."""
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
+        store="rocksdb://",
+        autodiscover=["agents", "tables"],
+        origin="app",
+        datadir=str(settings.data_dir / "worker-state"),
+        producer_acks=-1,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+    )
+
+
+@functools.cache
+def build_app_or_exit() -> faust.App:
+    """The process's app; a bad setting ends start-up with one line instead of a traceback."""
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return build_app(settings)

@@ -1,0 +1,119 @@
+"""The one settings object: every variable in DESIGN.md, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import SettingsError
+
+_SECRET_FIELDS = frozenset({"smtp_password", "web_token"})
+_REPORT_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class Settings(BaseSettings):
+    """Validated configuration. Field descriptions say what each variable accepts."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    kafka_bootstrap_servers: str = Field(
+        "localhost:9092", min_length=1, description="a host:port list, comma separated"
+    )
+    kafka_topic: str = Field("clickstream-events", min_length=1, description="a topic name")
+    alerts_topic: str = Field("flash-sale-alerts", min_length=1, description="a topic name")
+    dlq_topic: str = Field("clickstream-events-dlq", min_length=1, description="a topic name")
+    views_threshold: int = Field(100, ge=0, description="a whole number >= 0")
+    purchases_threshold: int = Field(5, ge=1, description="a whole number >= 1")
+    window_size: int = Field(600, ge=1, description="a whole number of seconds >= 1")
+    window_step: int = Field(
+        60, ge=1, description="a whole number of seconds >= 1 that divides WINDOW_SIZE"
+    )
+    allowed_lateness: int = Field(60, ge=0, description="a whole number of seconds >= 0")
+    simulator_interval: float = Field(0.1, ge=0, description="a number of seconds >= 0")
+    num_users: int = Field(1000, ge=1, description="a whole number >= 1")
+    num_products: int = Field(100, ge=1, description="a whole number >= 1")
+    data_dir: Path = Field(Path("./data"), description="a directory path")
+    report_time: time = Field(time(0, 15), description="a time of day as HH:MM (24-hour)")
+    report_timezone: str = Field("UTC", description="an IANA time zone such as Europe/Berlin")
+    smtp_host: str | None = Field(None, description="a host name, or unset to write .eml files")
+    smtp_port: int | None = Field(None, ge=1, le=65535, description="a port from 1 to 65535")
+    smtp_user: str | None = Field(None, description="a user name")
+    smtp_password: SecretStr | None = Field(None, description="a password")
+    smtp_starttls: bool = Field(False, description="true or false")
+    smtp_ssl: bool = Field(False, description="true or false (implicit TLS, usually port 465)")
+    email_from: str | None = Field(None, description="an email address")
+    email_to: str | None = Field(None, description="email addresses, comma separated")
+    web_host: str = Field("127.0.0.1", min_length=1, description="an address to bind")
+    web_port: int = Field(6066, ge=1, le=65535, description="a port from 1 to 65535")
+    web_token: SecretStr | None = Field(None, description="a bearer token for the web API")
+    app_id: str = Field(
+        "clickstream", pattern=r"^[A-Za-z0-9._-]+$", description="letters, digits, . _ -"
+    )
+    max_event_bytes: int = Field(262144, ge=64, description="a whole number of bytes >= 64")
+    max_clock_skew: int = Field(3600, ge=0, description="a whole number of seconds >= 0")
+
+    @field_validator("report_time", mode="before")
+    @classmethod
+    def _parse_report_time(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _REPORT_TIME.match(value.strip())
+            if not match:
+                msg = "not HH:MM"
+                raise ValueError(msg)
+            return time(int(match.group(1)), int(match.group(2)))
+        return value
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = "unknown time zone"
+            raise ValueError(msg) from exc
+        return value
+
+    @field_validator("window_step")
+    @classmethod
+    def _step_divides_size(cls, value: int, info: ValidationInfo) -> int:
+        size = info.data.get("window_size")
+        if size is not None and size % value != 0:
+            msg = f"does not divide WINDOW_SIZE={size}"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.report_timezone)
+
+    @property
+    def windows_per_event(self) -> int:
+        return self.window_size // self.window_step
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning pydantic's report into one line naming the first bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "configuration"
+        info = Settings.model_fields.get(field)
+        allowed = info.description if info and info.description else first["msg"]
+        value = "<hidden>" if field in _SECRET_FIELDS else first.get("input")
+        raise SettingsError(field.upper(), value, str(allowed)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, validated once."""
+    return load_settings()

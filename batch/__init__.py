@@ -1,0 +1,1 @@
+"""The daily summary: DuckDB queries over Parquet, rendering, email and the scheduler."""

@@ -1,0 +1,1 @@
+"""Window tables and the web views that read them."""
