@@ -1,0 +1,222 @@
+"""Input events: the validated shape of one shopper action, and how raw Kafka bytes become one.
+
+A Kafka message holds one JSON event object or a JSON array of them (a batching producer).
+Each element is validated on its own: a bad element becomes a `Rejected` with a stable
+reason code and goes to the dead-letter topic without its neighbours.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import orjson
+
+from app.errors import InvalidEventError
+
+EVENT_TYPES = ("view", "add_to_cart", "purchase")
+_TYPE_INDEX = {name: index for index, name in enumerate(EVENT_TYPES)}
+_KNOWN_FIELDS = frozenset(
+    {"event_id", "user_id", "session_id", "product_id", "product_category", "event_type",
+     "timestamp", "price"}
+)  # fmt: skip
+_REQUIRED_TEXT = ("user_id", "product_id", "event_type")
+_OPTIONAL_TEXT = ("event_id", "session_id", "product_category")
+_EPOCH_MS_ABOVE = 100_000_000_000  # a number above this is epoch milliseconds (1973+), not seconds
+_MIN_MS = 946_684_800_000  # 2000-01-01: earlier timestamps are taken as mistakes
+
+
+class Reason(StrEnum):
+    """Why a message element went to the dead-letter topic (the `x-dlq-reason` header)."""
+
+    BAD_PRICE = "bad_price"
+    BAD_TIMESTAMP = "bad_timestamp"
+    EMPTY = "empty"
+    EMPTY_BATCH = "empty_batch"
+    EMPTY_FIELD = "empty_field"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    MISSING_FIELD = "missing_field"
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    NOT_UTF8 = "not_utf8"
+    TOO_LARGE = "too_large"
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    WRONG_TYPE = "wrong_type"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One valid shopper action. `event_time_ms` is epoch milliseconds, UTC."""
+
+    event_id: str
+    user_id: str
+    session_id: str | None
+    product_id: str
+    product_category: str | None
+    event_type: str
+    event_time_ms: int
+    price: float | None
+    extra: str | None
+    kafka_partition: int
+    kafka_offset: int
+
+    @property
+    def type_index(self) -> int:
+        return _TYPE_INDEX[self.event_type]
+
+    @property
+    def event_time(self) -> datetime:
+        return datetime.fromtimestamp(self.event_time_ms / 1000, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """One element of a message that is not a valid event; `raw` is what goes to the DLQ."""
+
+    reason: str
+    detail: str
+    raw: bytes
+    index: int | None
+
+
+def parse_timestamp_ms(value: object) -> int:
+    """ISO-8601 (naive means UTC) or epoch seconds/milliseconds, to epoch milliseconds."""
+    if isinstance(value, bool):
+        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp {value!r} is not a time")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp {value!r} is not a time")
+        ms = int(value) if abs(value) >= _EPOCH_MS_ABOVE else round(value * 1000)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return parse_timestamp_ms(int(text))
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidEventError(
+                Reason.BAD_TIMESTAMP, f"timestamp {value[:64]!r} is not ISO-8601 or epoch"
+            ) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        ms = int(parsed.timestamp() * 1000)
+    else:
+        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp has type {type(value).__name__}")
+    if ms < _MIN_MS:
+        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp {value!r} is before 2000")
+    return ms
+
+
+class EventParser:
+    """Turns message bytes into events and rejections, with the limits from settings."""
+
+    def __init__(self, max_event_bytes: int, max_clock_skew_s: int) -> None:
+        self.max_event_bytes = max_event_bytes
+        self.max_clock_skew_ms = max_clock_skew_s * 1000
+
+    def parse_message(
+        self, raw: bytes | None, topic: str, partition: int, offset: int, now_ms: int
+    ) -> tuple[list[Event], list[Rejected]]:
+        """All events of one Kafka message, and whatever in it was not valid."""
+        if not raw:
+            return [], [Rejected(Reason.EMPTY, "message has no bytes", raw or b"", None)]
+        if len(raw) > self.max_event_bytes:
+            detail = f"message is {len(raw)} bytes, over MAX_EVENT_BYTES={self.max_event_bytes}"
+            return [], [Rejected(Reason.TOO_LARGE, detail, raw, None)]
+        try:
+            decoded = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return [], [Rejected(Reason.NOT_UTF8, "message is not UTF-8 text", raw, None)]
+            return [], [Rejected(Reason.NOT_JSON, f"not JSON: {exc}", raw, None)]
+        limit = now_ms + self.max_clock_skew_ms
+        if isinstance(decoded, dict):
+            try:
+                event = self._event(
+                    decoded, f"{topic}-{partition}-{offset}", partition, offset, limit
+                )
+            except InvalidEventError as exc:
+                return [], [Rejected(exc.reason, exc.detail, raw, None)]
+            return [event], []
+        if isinstance(decoded, list):
+            return self._batch(decoded, raw, topic, partition, offset, limit)
+        kind = type(decoded).__name__
+        return [], [Rejected(Reason.NOT_OBJECT, f"JSON {kind} is not an event object", raw, None)]
+
+    def _batch(
+        self, items: list[object], raw: bytes, topic: str, partition: int, offset: int, limit: int
+    ) -> tuple[list[Event], list[Rejected]]:
+        if not items:
+            return [], [Rejected(Reason.EMPTY_BATCH, "JSON array holds no events", raw, None)]
+        events: list[Event] = []
+        rejected: list[Rejected] = []
+        for index, item in enumerate(items):
+            try:
+                if not isinstance(item, dict):
+                    kind = type(item).__name__
+                    raise InvalidEventError(
+                        Reason.NOT_OBJECT, f"JSON {kind} is not an event object"
+                    )
+                default_id = f"{topic}-{partition}-{offset}-{index}"
+                events.append(self._event(item, default_id, partition, offset, limit))
+            except InvalidEventError as exc:
+                rejected.append(Rejected(exc.reason, exc.detail, orjson.dumps(item), index))
+        return events, rejected
+
+    @staticmethod
+    def _event(
+        obj: dict[str, object], default_id: str, partition: int, offset: int, limit_ms: int
+    ) -> Event:
+        for name in _REQUIRED_TEXT:
+            value = obj.get(name)
+            if value is None:
+                raise InvalidEventError(Reason.MISSING_FIELD, f"required field {name!r} is missing")
+            if not isinstance(value, str):
+                kind = type(value).__name__
+                raise InvalidEventError(Reason.WRONG_TYPE, f"{name} must be a string, got {kind}")
+            if not value.strip():
+                raise InvalidEventError(Reason.EMPTY_FIELD, f"required field {name!r} is empty")
+        for name in _OPTIONAL_TEXT:
+            value = obj.get(name)
+            if value is not None and not isinstance(value, str):
+                kind = type(value).__name__
+                raise InvalidEventError(Reason.WRONG_TYPE, f"{name} must be a string, got {kind}")
+        event_type = obj["event_type"]
+        if event_type not in _TYPE_INDEX:
+            raise InvalidEventError(
+                Reason.UNKNOWN_EVENT_TYPE,
+                f"event_type {str(event_type)[:40]!r} is not one of {EVENT_TYPES}",
+            )
+        if "timestamp" not in obj or obj["timestamp"] is None:
+            raise InvalidEventError(Reason.MISSING_FIELD, "required field 'timestamp' is missing")
+        time_ms = parse_timestamp_ms(obj["timestamp"])
+        if time_ms > limit_ms:
+            raise InvalidEventError(
+                Reason.FUTURE_TIMESTAMP, f"timestamp {obj['timestamp']!r} is beyond MAX_CLOCK_SKEW"
+            )
+        price = obj.get("price")
+        if price is not None:
+            if isinstance(price, bool) or not isinstance(price, int | float):
+                raise InvalidEventError(
+                    Reason.BAD_PRICE, f"price {str(price)[:40]!r} is not a number"
+                )
+            if not math.isfinite(price) or price < 0:
+                raise InvalidEventError(Reason.BAD_PRICE, f"price {price!r} is not a number >= 0")
+        extra_fields = {k: v for k, v in obj.items() if k not in _KNOWN_FIELDS}
+        return Event(
+            event_id=str(obj.get("event_id") or default_id),
+            user_id=str(obj["user_id"]),
+            session_id=obj.get("session_id"),  # type: ignore[arg-type]
+            product_id=str(obj["product_id"]),
+            product_category=obj.get("product_category"),  # type: ignore[arg-type]
+            event_type=str(event_type),
+            event_time_ms=time_ms,
+            price=float(price) if price is not None else None,
+            extra=orjson.dumps(extra_fields).decode() if extra_fields else None,
+            kafka_partition=partition,
+            kafka_offset=offset,
+        )
