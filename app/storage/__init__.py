@@ -1,0 +1,1 @@
+"""Parquet storage: the documented schemas, atomic partition files, compaction."""
