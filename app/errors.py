@@ -6,6 +6,9 @@
     ├── InvalidEventError    one input message is not a valid event (goes to the DLQ)
     ├── StorageError         a Parquet file cannot be written or read
     └── ReportError          the daily summary cannot be built or sent
+        ├── NoDataError      no event falls within the report day
+        ├── DeliveryError    the email could not be handed over (after retries)
+        └── SchedulerLockedError  another scheduler holds the lock
 
 Messages name what was wrong, with the offending value, and what to do about it.
 """
@@ -49,3 +52,15 @@ class StorageError(ClickstreamError):
 
 class ReportError(ClickstreamError):
     """The daily summary cannot be computed, rendered or delivered."""
+
+
+class NoDataError(ReportError):
+    """No event falls within the report day: nothing to summarise, nothing to send."""
+
+
+class DeliveryError(ReportError):
+    """The report email could not be delivered, after the retries that made sense."""
+
+
+class SchedulerLockedError(ReportError):
+    """Another `clickstream scheduler` holds the lock file: only one may run."""
