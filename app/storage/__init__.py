@@ -1,1 +1,16 @@
-"""Parquet storage: the documented schemas, atomic partition files, compaction."""
+"""Parquet storage: the documented schemas, exactly-once partition files."""
+
+from app.storage.partition_files import PartitionedParquetWriter, date_dir_name
+from app.storage.schema import ALERTS_DIR, ALERTS_SCHEMA, EVENTS_DIR, EVENTS_SCHEMA
+from app.storage.tables import alerts_table, events_table
+
+__all__ = [
+    "ALERTS_DIR",
+    "ALERTS_SCHEMA",
+    "EVENTS_DIR",
+    "EVENTS_SCHEMA",
+    "PartitionedParquetWriter",
+    "alerts_table",
+    "date_dir_name",
+    "events_table",
+]
