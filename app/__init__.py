@@ -11,7 +11,7 @@ from typing import Any
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        from app.faust_app import build_app_or_exit
+        from app.faust_app import get_app
 
-        return build_app_or_exit()
+        return get_app()
     raise AttributeError(name)

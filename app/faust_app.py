@@ -7,16 +7,22 @@ import sys
 
 import faust
 
+from app import faust_transport
 from app.errors import SettingsError
 from app.settings import Settings, get_settings
 
 
-def build_app(settings: Settings) -> faust.App:
-    """A Faust app configured from settings: safe producer defaults, RocksDB state."""
+def build_app(settings: Settings, store: str = "rocksdb://") -> faust.App:
+    """A Faust app configured from settings: idempotent acks=all producer, RocksDB state."""
+    faust_transport.install()
+    (settings.data_dir / "worker-state").mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
-        store="rocksdb://",
+        store=store,
+        topic_partitions=settings.partitions,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
         autodiscover=["agents", "tables"],
         origin="app",
         datadir=str(settings.data_dir / "worker-state"),
@@ -28,7 +34,7 @@ def build_app(settings: Settings) -> faust.App:
 
 
 @functools.cache
-def build_app_or_exit() -> faust.App:
+def get_app() -> faust.App:
     """The process's app; a bad setting ends start-up with one line instead of a traceback."""
     try:
         settings = get_settings()

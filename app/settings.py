@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     app_id: str = Field(
         "clickstream", pattern=r"^[A-Za-z0-9._-]+$", description="letters, digits, . _ -"
     )
+    partitions: int = Field(
+        4, ge=1, le=256, description="a whole number from 1 to 256 (worker partitions)"
+    )
+    sink_flush_events: int = Field(50_000, ge=1, description="a whole number >= 1")
+    sink_flush_seconds: float = Field(10.0, gt=0, le=300, description="seconds, > 0 and <= 300")
     max_event_bytes: int = Field(262144, ge=64, description="a whole number of bytes >= 64")
     max_clock_skew: int = Field(3600, ge=0, description="a whole number of seconds >= 0")
 

@@ -1,0 +1,93 @@
+"""Flash-sale alerts: their JSON form, the console row, and the ids already on the topic."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+from agents.window_state import WindowAlert
+
+logger = logging.getLogger(__name__)
+console = logging.getLogger("flash_sale")
+
+RECENT_PER_PARTITION = 10_000
+_HEADER = ("window_start", "window_end", "product_id", "views", "purchases")
+
+
+def iso_utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def alert_record(alert: WindowAlert, detected_at_ms: int) -> dict[str, object]:
+    """The alert as published on ALERTS_TOPIC (DESIGN.md schema)."""
+    return {
+        "alert_id": alert.alert_id,
+        "product_id": alert.product_id,
+        "window_start": iso_utc(alert.window_start_ms),
+        "window_end": iso_utc(alert.window_end_ms),
+        "views": alert.views,
+        "add_to_cart": alert.add_to_cart,
+        "purchases": alert.purchases,
+        "detected_at": iso_utc(detected_at_ms),
+    }
+
+
+def console_table(alert: WindowAlert) -> str:
+    """The alert as a row of the original system's console table."""
+    fmt = "%Y-%m-%d %H:%M:%S"
+    cells = (
+        datetime.fromtimestamp(alert.window_start_ms / 1000, tz=UTC).strftime(fmt),
+        datetime.fromtimestamp(alert.window_end_ms / 1000, tz=UTC).strftime(fmt),
+        alert.product_id,
+        str(alert.views),
+        str(alert.purchases),
+    )
+    widths = [max(len(h), len(c)) for h, c in zip(_HEADER, cells, strict=True)]
+    rule = "+" + "+".join("-" * w for w in widths) + "+"
+
+    def row(values: tuple[str, ...]) -> str:
+        return "|" + "|".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + "|"
+
+    return "\n".join([rule, row(_HEADER), rule, row(cells), rule])
+
+
+async def recent_alert_ids(bootstrap: str, topic: str) -> set[str]:
+    """alert_ids among the newest messages of every partition of the alerts topic.
+
+    An alert is sent before its marker is written to the table; after a crash between the
+    two, the replayed window qualifies again and this set keeps it from being sent twice.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # refreshes metadata
+        ids = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in ids]
+        if not tps:
+            return set()
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, max(starts[tp], ends[tp] - RECENT_PER_PARTITION))
+        found: set[str] = set()
+        remaining = {tp for tp in tps if ends[tp] > starts[tp]}
+        while remaining:
+            polled = await consumer.getmany(*remaining, timeout_ms=2000)
+            if not polled:
+                break
+            for tp, records in polled.items():
+                for record in records:
+                    try:
+                        found.add(str(orjson.loads(record.value)["alert_id"]))
+                    except (orjson.JSONDecodeError, KeyError, TypeError):
+                        logger.warning("ignoring a non-alert message at %s@%s", tp, record.offset)
+                if records[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+        return found
+    finally:
+        await consumer.stop()

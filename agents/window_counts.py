@@ -1,0 +1,90 @@
+"""The window agent: counts product batches into exact hopping windows and emits alerts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from faust import TopicT
+
+from agents.alerts import alert_record, console, console_table, recent_alert_ids
+from agents.topics import alerts_topic, product_events_topic
+from agents.window_state import PartitionWindows, parse_state_key
+from app import metrics
+from app.faust_app import get_app
+from app.product_batches import ProductBatch, product_partition
+from app.settings import get_settings
+from app.windows import WindowSpec
+from tables.product_windows import alerted_table, slices_table
+
+logger = logging.getLogger(__name__)
+app = get_app()
+settings = get_settings()
+RETENTION_MS = 3600 * 1000
+
+_states: dict[int, PartitionWindows] = {}
+_sent_before_start: set[str] = set()
+
+
+def partition_state(partition: int) -> PartitionWindows:
+    """The window state of one worker partition, created (and indexed) on first use."""
+    state = _states.get(partition)
+    if state is None:
+        state = PartitionWindows(
+            WindowSpec.from_seconds(settings.window_size, settings.window_step),
+            settings.views_threshold,
+            settings.purchases_threshold,
+            RETENTION_MS,
+            slices_table,
+            alerted_table,
+            already_alerted=_sent_before_start.__contains__,
+        )
+
+        def mine(key: bytes) -> bool:
+            return product_partition(parse_state_key(key)[0], settings.partitions) == partition
+
+        state.index_stored_keys(filter(mine, slices_table), filter(mine, alerted_table))
+        _states[partition] = state
+    return state
+
+
+def known_partition_state(partition: int) -> PartitionWindows | None:
+    """The state of a partition this worker has processed since it was assigned, if any."""
+    return _states.get(partition)
+
+
+@app.on_partitions_revoked.connect
+async def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Caches of a partition that moves away may go stale: drop them."""
+    for tp in args[0]:
+        if tp.topic == product_events_topic.get_topic_name():
+            _states.pop(tp.partition, None)
+
+
+async def publish_alert(topic: TopicT, record: dict[str, Any]) -> None:
+    """Send one alert and wait until Kafka has it (acks=all)."""
+    fut = await topic.send(key=str(record["product_id"]).encode(), value=orjson.dumps(record))
+    await fut
+
+
+@app.agent(product_events_topic)
+async def count_product_windows(stream: Any) -> None:
+    """Apply each batch, send new alerts, persist state; ack only once all of that is done."""
+    _sent_before_start.update(
+        await recent_alert_ids(settings.kafka_bootstrap_servers, settings.alerts_topic)
+    )
+    async for event in stream.noack().events():
+        partition = event.message.partition
+        state = partition_state(partition)
+        batch = ProductBatch.decode(event.value)
+        skipped_before = state.duplicates_skipped
+        for alert in state.apply(batch):
+            await publish_alert(alerts_topic, alert_record(alert, int(time.time() * 1000)))
+            state.mark_alerted(alert)
+            metrics.ALERTS.inc()
+            console.warning("FLASH SALE ALERT\n%s", console_table(alert))
+        state.flush()
+        metrics.DUPLICATES.inc(state.duplicates_skipped - skipped_before)
+        await stream.ack(event)

@@ -1,0 +1,72 @@
+"""The Faust tables behind the windows: per-(product, slice) counts and sent-alert markers.
+
+Both are plain (non-windowed) tables: Faust's own hopping tables read only the newest window,
+expire on wall-clock time and misreport closed windows, so windows are derived here from
+step-long slices in event time (see `agents.window_state`). Keys are `product \\x1f start_ms`;
+values are compact JSON. Their changelogs have as many partitions as the repartition topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from agents.window_state import Slice, state_key
+from app.faust_app import get_app
+from app.settings import get_settings
+from app.windows import WindowSpec
+
+app = get_app()
+settings = get_settings()
+RAW: faust.Schema[bytes, bytes] = faust.Schema(
+    key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+)
+
+slices_table = app.Table(
+    "product-window-slices",
+    partitions=settings.partitions,
+    schema=RAW,
+    help="Counts per product and step-long slice of event time.",
+)
+alerted_table = app.Table(
+    "flash-sale-alerted",
+    partitions=settings.partitions,
+    schema=RAW,
+    help="Windows whose flash-sale alert was sent (at most one per product and window).",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCounts:
+    start_ms: int
+    end_ms: int
+    views: int
+    add_to_cart: int
+    purchases: int
+
+
+def read_windows(product_id: str, newest_start_ms: int, count: int) -> list[WindowCounts]:
+    """The `count` windows of a product ending with the one starting at `newest_start_ms`.
+
+    Reads every slice each window spans from the table, never Faust's newest-window view.
+    Call it on the worker that owns the product (table routing).
+    """
+    spec = WindowSpec.from_seconds(settings.window_size, settings.window_step)
+    step = spec.step_ms
+    first = newest_start_ms - (count - 1) * step
+    slices: dict[int, Slice] = {}
+    for start in range(first, newest_start_ms + spec.size_ms, step):
+        raw = slices_table.get(state_key(product_id, start))
+        if raw is not None:
+            slices[start] = Slice.decode(raw)
+    windows = []
+    for window_start in range(first, newest_start_ms + 1, step):
+        totals = [0, 0, 0]
+        for offset in range(spec.per_event):
+            slice_ = slices.get(window_start + offset * step)
+            if slice_ is not None:
+                part = slice_.counts_for_offset(offset)
+                totals = [a + b for a, b in zip(totals, part, strict=True)]
+        windows.append(WindowCounts(window_start, window_start + spec.size_ms, *totals))
+    return windows

@@ -1,0 +1,56 @@
+"""JSON views over the window tables, answered by the worker that owns the product."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.web import Request, Response, View
+
+from agents.alerts import iso_utc
+from agents.window_counts import known_partition_state
+from app.faust_app import get_app
+from app.product_batches import product_partition
+from app.settings import get_settings
+from tables.product_windows import WindowCounts, read_windows, slices_table
+
+app = get_app()
+settings = get_settings()
+
+
+def live_windows(product_id: str) -> list[WindowCounts]:
+    """Every window of the product that holds events and has not expired, oldest first."""
+    state = known_partition_state(product_partition(product_id, settings.partitions))
+    if state is None:
+        return []
+    starts = state.stored_slice_starts(product_id)
+    if not starts:
+        return []
+    step, per_event = state.spec.step_ms, state.spec.per_event
+    first = max(starts[0] - (per_event - 1) * step, state.oldest_complete_window())
+    newest = starts[-1]
+    if first > newest:
+        return []
+    windows = read_windows(product_id, newest, (newest - first) // step + 1)
+    return [w for w in windows if w.views or w.add_to_cart or w.purchases]
+
+
+def window_json(window: WindowCounts) -> dict[str, Any]:
+    return {
+        "window_start": iso_utc(window.start_ms),
+        "window_end": iso_utc(window.end_ms),
+        "views": window.views,
+        "add_to_cart": window.add_to_cart,
+        "purchases": window.purchases,
+        "qualifies": window.views > settings.views_threshold
+        and window.purchases < settings.purchases_threshold,
+    }
+
+
+@app.page("/api/products/{product_id}/windows")
+class ProductWindowsView(View):
+    """GET every live window of one product."""
+
+    @app.table_route(table=slices_table, match_info="product_id")  # type: ignore[arg-type]
+    async def get(self, request: Request, product_id: str) -> Response:
+        windows = [window_json(w) for w in live_windows(product_id)]
+        return self.json({"product_id": product_id, "windows": windows})
