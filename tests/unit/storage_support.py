@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pytest
 
 from app.events import Event
 from app.storage import EVENTS_SCHEMA, PartitionedParquetWriter, events_table
 
 TOPIC = "clickstream-events"
-DAY_MS = 86_400_000
+_CRASH_STEPS = ("replace", "fsync", "mkdir", "unlink")
 
 
 def ms(text: str) -> int:
@@ -80,3 +84,27 @@ def hidden_leftovers(root: Path) -> list[Path]:
     return [
         p for p in found if p.name.endswith(".tmp") or (p.parent.name == "_staging" and p.exists())
     ]
+
+
+class SimulatedCrash(BaseException):
+    """Stands for the process dying: not an Exception, so no cleanup handler runs."""
+
+
+@contextmanager
+def crash_at(step: int) -> Iterator[dict[str, int]]:
+    """Raise SimulatedCrash instead of the `step`-th file-system step (replace, fsync, ...)."""
+    done = {"steps": 0}
+
+    def counted(real: Callable[..., Any]) -> Callable[..., Any]:
+        def step_or_crash(*args: Any, **kwargs: Any) -> Any:
+            if done["steps"] == step:
+                raise SimulatedCrash
+            done["steps"] += 1
+            return real(*args, **kwargs)
+
+        return step_or_crash
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in _CRASH_STEPS:
+            patch.setattr(os, name, counted(getattr(os, name)))
+        yield done

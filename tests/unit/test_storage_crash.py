@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from app.storage import events_table
 from tests.unit.storage_support import (
+    SimulatedCrash,
+    crash_at,
     events_writer,
     hidden_leftovers,
     offsets_seen,
@@ -26,31 +24,6 @@ from tests.unit.storage_support import (
 
 TOTAL = 60
 EVENTS = spread_events(TOTAL)  # the crashed batch 10..39 spans three date directories
-_STEPS = ("replace", "fsync", "mkdir", "unlink")
-
-
-class SimulatedCrash(BaseException):
-    """Stands for the process dying: not an Exception, so no cleanup handler runs."""
-
-
-@contextmanager
-def crash_at(step: int) -> Iterator[dict[str, int]]:
-    """Raise SimulatedCrash instead of the `step`-th file-system step (replace, fsync, ...)."""
-    done = {"steps": 0}
-
-    def counted(real: Callable[..., Any]) -> Callable[..., Any]:
-        def step_or_crash(*args: Any, **kwargs: Any) -> Any:
-            if done["steps"] == step:
-                raise SimulatedCrash
-            done["steps"] += 1
-            return real(*args, **kwargs)
-
-        return step_or_crash
-
-    with pytest.MonkeyPatch.context() as patch:
-        for name in _STEPS:
-            patch.setattr(os, name, counted(getattr(os, name)))
-        yield done
 
 
 def crashed_write(root: Path, step: int) -> bool:

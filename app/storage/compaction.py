@@ -1,0 +1,192 @@
+"""Merging one day's small Parquet files into a few large ones, swapped in atomically."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from app.errors import StorageError
+from app.storage.dir_swap import PARKED_SUFFIX, exchange_directories
+from app.storage.durable import TEMP_SUFFIX, fsync_dir, fsync_file, make_dir, storage_error
+from app.storage.locks import date_dir_locks
+from app.storage.partition_files import COMPRESSION, ROW_GROUP_ROWS, date_dir_name
+from app.storage.progress import open_intents
+
+logger = logging.getLogger(__name__)
+
+STAGING_DIR = "_staging"  # depth 3 below the root: invisible to root/*/*.parquet and pyarrow
+TARGET_ROWS = 1_000_000
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionResult:
+    """What one compaction of one date directory did."""
+
+    day: date
+    files_before: int
+    files_after: int
+    merged_files: int
+    merged_rows: int
+
+
+def compact_date(
+    root: Path,
+    day: date,
+    *,
+    target_rows: int = TARGET_ROWS,
+    fsync: bool = True,
+    on_progress: ProgressCallback | None = None,
+) -> CompactionResult:
+    """Merge the small files of root/date=DAY into files of up to `target_rows` rows.
+
+    The merged directory is built beside the root and exchanged with the live one in one
+    atomic rename, under the date's lock, so writers wait and readers globbing
+    root/*/*.parquet see every row exactly once before and after. Files of an unfinished
+    write (an open intent in root/_progress) are carried over untouched for recover().
+    A reader that listed the old files just before the swap may get "file not found" and
+    should retry; it never sees a duplicate.
+    """
+    day_dir = root / date_dir_name(day)
+    try:
+        with date_dir_locks(root, [day_dir.name]):
+            _clear_leftovers(root / STAGING_DIR, day_dir)
+            return _compact_locked(root, day, day_dir, target_rows, fsync, on_progress)
+    except OSError as exc:
+        error = storage_error("compact", day_dir, exc)
+        raise error from exc
+    except pa.ArrowInvalid as exc:
+        msg = f"cannot compact {day_dir}: a file is not readable Parquet ({exc}); move it away"
+        raise StorageError(msg) from exc
+
+
+def _compact_locked(
+    root: Path,
+    day: date,
+    day_dir: Path,
+    target_rows: int,
+    fsync: bool,
+    on_progress: ProgressCallback | None,
+) -> CompactionResult:
+    if not day_dir.is_dir():
+        return CompactionResult(day, 0, 0, 0, 0)
+    entries = sorted(p for p in day_dir.iterdir() if p.is_file() and not _is_temp(p))
+    pinned = {root / name for intent in open_intents(root) for name in intent.files}
+    rows = {p: pq.read_metadata(p).num_rows for p in entries if p.suffix == ".parquet"}
+    small = [p for p, n in rows.items() if n < target_rows and p not in pinned]
+    before = sum(1 for p in entries if p.suffix == ".parquet")
+    if len(small) < 2:
+        return CompactionResult(day, before, before, 0, 0)
+    staging = root / STAGING_DIR / f"{day_dir.name}.{uuid.uuid4().hex[:12]}"
+    make_dir(staging, fsync=fsync)
+    try:
+        written = _merge(small, staging, target_rows, fsync, on_progress)
+        for path in entries:
+            if path not in small:
+                os.link(path, staging / path.name)
+        if written != sum(rows[p] for p in small):
+            msg = (
+                f"merged {written} rows from {len(small)} files of {day_dir} holding another count"
+            )
+            raise StorageError(msg)
+        if fsync:
+            fsync_dir(staging)
+        exchange_directories(staging, day_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if fsync:
+        fsync_dir(root)
+        fsync_dir(staging.parent)
+    shutil.rmtree(staging)  # the old small files, now out of every reader's sight
+    after = sum(1 for p in day_dir.glob("*.parquet"))
+    logger.info("compacted %s: %s files -> %s (%s rows merged)", day_dir, before, after, written)
+    return CompactionResult(day, before, after, len(small), written)
+
+
+def _merge(
+    sources: list[Path],
+    staging: Path,
+    target_rows: int,
+    fsync: bool,
+    on_progress: ProgressCallback | None,
+) -> int:
+    """Stream `sources` into staging/compacted-*.parquet; returns the number of rows written."""
+    schema = pq.read_schema(sources[0]).remove_metadata()
+    sink = _RollingParquetWriter(staging, schema, target_rows)
+    try:
+        for done, source in enumerate(sources, start=1):
+            if not pq.read_schema(source).remove_metadata().equals(schema):
+                msg = f"{source} has another schema than {sources[0]}; move it out and retry"
+                raise StorageError(msg)
+            with pq.ParquetFile(source) as parquet:
+                for batch in parquet.iter_batches(batch_size=64 * 1024):
+                    sink.write(batch)
+            if on_progress is not None:
+                on_progress(done, len(sources))
+    finally:
+        sink.close()
+    if fsync:
+        for path in sink.outputs:
+            fsync_file(path)
+    return sink.rows
+
+
+class _RollingParquetWriter:
+    """Writes batches into numbered files of at most `target_rows` rows each."""
+
+    def __init__(self, directory: Path, schema: pa.Schema, target_rows: int) -> None:
+        self.directory = directory
+        self.schema = schema.with_metadata(
+            {"clickstream.compacted_at": datetime.now(UTC).isoformat()}
+        )
+        self.target_rows = target_rows
+        self.token = uuid.uuid4().hex[:12]
+        self.outputs: list[Path] = []
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        while batch.num_rows:
+            if self._writer is None:
+                self.outputs.append(
+                    self.directory / f"compacted-{self.token}-{len(self.outputs):04d}.parquet"
+                )
+                self._writer = pq.ParquetWriter(
+                    self.outputs[-1], self.schema, compression=COMPRESSION
+                )
+            chunk = batch.slice(0, self.target_rows - self.rows % self.target_rows)
+            self._writer.write_table(pa.Table.from_batches([chunk]), ROW_GROUP_ROWS)
+            self.rows += chunk.num_rows
+            batch = batch.slice(chunk.num_rows)
+            if self.rows % self.target_rows == 0:
+                self.close()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _clear_leftovers(staging_root: Path, day_dir: Path) -> None:
+    """Remove what a crashed compaction of this day left in the staging area (all invisible)."""
+    for leftover in sorted(staging_root.glob(f"{day_dir.name}.*")):
+        if leftover.name.endswith(PARKED_SUFFIX) and not day_dir.exists():
+            logger.warning("restoring %s from an interrupted two-rename swap", day_dir)
+            os.rename(leftover, day_dir)
+            continue
+        logger.info("removing leftover %s of an interrupted compaction", leftover)
+        shutil.rmtree(leftover)
+
+
+def _is_temp(path: Path) -> bool:
+    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
