@@ -9,6 +9,7 @@ import click
 
 from app.errors import ClickstreamError, SettingsError
 from app.kafka.command import kafka_command
+from app.storage.command import compact_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +31,7 @@ def cli(log_level: str) -> None:
 
 
 cli.add_command(kafka_command)
+cli.add_command(compact_command)
 
 
 def main() -> None:
