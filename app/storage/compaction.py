@@ -58,7 +58,7 @@ def compact_date(
     """
     day_dir = root / date_dir_name(day)
     try:
-        with date_dir_locks(root, [day_dir.name]):
+        with date_dir_locks(root, [day_dir.name], shared=False):
             _clear_leftovers(root / STAGING_DIR, day_dir)
             return _compact_locked(root, day, day_dir, target_rows, fsync, on_progress)
     except OSError as exc:

@@ -12,23 +12,27 @@ LOCKS_DIR = "_locks"
 
 
 @contextmanager
-def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on `path` (created if missing); the kernel drops it if we die."""
+def file_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold a flock on `path` (created if missing); the kernel drops it if the process dies."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
 
 
 @contextmanager
-def date_dir_locks(root: Path, dir_names: Iterable[str]) -> Iterator[None]:
-    """Lock root/_locks/<date=YYYY-MM-DD>.lock for each name, in sorted order (no deadlock)."""
+def date_dir_locks(root: Path, dir_names: Iterable[str], *, shared: bool) -> Iterator[None]:
+    """Lock root/_locks/<date=YYYY-MM-DD>.lock for each name, in sorted order (no deadlock).
+
+    Writers share a date (each touches only its own files); compaction holds it alone.
+    """
     with ExitStack() as stack:
         for name in sorted(set(dir_names)):
-            stack.enter_context(exclusive_lock(root / LOCKS_DIR / f"{name}.lock"))
+            lock = root / LOCKS_DIR / f"{name}.lock"
+            stack.enter_context(file_lock(lock, shared=shared))
         yield
 
 

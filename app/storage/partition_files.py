@@ -20,7 +20,7 @@ from app.storage.durable import (
     temp_path_for,
     unlink_quietly,
 )
-from app.storage.locks import date_dir_locks, exclusive_lock, partition_lock
+from app.storage.locks import date_dir_locks, file_lock, partition_lock
 from app.storage.progress import Intent, PartitionProgress, ProgressLog
 from app.storage.tables import check_offsets, conform_to_schema, split_by_date
 
@@ -77,7 +77,7 @@ class PartitionedParquetWriter:
         """Finish or undo an interrupted write for this partition, then return the highest Kafka
         offset that is durably stored for it (-1 when none). The consumer skips offsets <= it."""
         try:
-            with exclusive_lock(partition_lock(self.root, self.topic, partition)):
+            with file_lock(partition_lock(self.root, self.topic, partition)):
                 unlink_quietly(temp_path_for(self._progress.path(partition)))
                 return self._settle(self._progress.load(partition)).durable_end
         except OSError as exc:
@@ -97,7 +97,7 @@ class PartitionedParquetWriter:
             raise ValueError(msg)
         table = conform_to_schema(table, self.schema)
         try:
-            with exclusive_lock(partition_lock(self.root, self.topic, partition)):
+            with file_lock(partition_lock(self.root, self.topic, partition)):
                 progress = self._settle(self._progress.load(partition))
                 if last_offset <= progress.durable_end:
                     logger.debug(
@@ -126,7 +126,7 @@ class PartitionedParquetWriter:
         name = self.file_name(progress.partition, first, last)
         files = {day: self.root / date_dir_name(day) / name for day in parts}
         intent = Intent(first, last, tuple(str(p.relative_to(self.root)) for p in files.values()))
-        with date_dir_locks(self.root, intent.dir_names):
+        with date_dir_locks(self.root, intent.dir_names, shared=True):
             if parts:
                 self._progress.save(dataclasses.replace(progress, intent=intent))
                 try:
@@ -183,7 +183,7 @@ class PartitionedParquetWriter:
         intent = progress.intent
         if intent is None:
             return progress
-        with date_dir_locks(self.root, intent.dir_names):
+        with date_dir_locks(self.root, intent.dir_names, shared=True):
             paths = [self.root / name for name in intent.files]
             complete = all(path.exists() for path in paths)
             if not complete:

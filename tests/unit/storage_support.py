@@ -70,7 +70,9 @@ def read_rows(root: Path, columns: str = "*") -> list[tuple[object, ...]]:
     if not any(root.glob("*/*.parquet")):
         return []
     query = f"select {columns} from read_parquet('{root}/*/*.parquet', hive_partitioning=true)"
-    return duckdb.sql(query).fetchall()
+    relation = duckdb.sql(query)
+    assert relation is not None
+    return relation.fetchall()
 
 
 def offsets_seen(root: Path, partition: int = 0) -> list[int]:

@@ -107,23 +107,27 @@ def test_without_renameat2_the_two_rename_swap_still_keeps_rows_once(
 
 
 def test_writers_compaction_and_readers_together_never_lose_or_double(tmp_path: Path) -> None:
-    total, batch = 3000, 25
-    events = [make_event(o, ms("2024-03-02T12:00:00") + o) for o in range(total)]
+    total, batch, partitions = 2000, 25, (0, 1)
+    noon = ms("2024-03-02T12:00:00")
     counts: list[int] = []
     failures: list[BaseException] = []
-    writing = threading.Event()
+    finished: list[int] = []
 
-    def write_all() -> None:
+    def write_all(partition: int) -> None:
+        events = [make_event(o, noon + o, partition) for o in range(total)]
         try:
-            write_batches(events_writer(tmp_path), events, batch)
+            write_batches(events_writer(tmp_path), events, batch, partition)
         except BaseException as exc:
             failures.append(exc)
         finally:
-            writing.set()
+            finished.append(partition)
+
+    def writing() -> bool:
+        return len(finished) < len(partitions) and not failures
 
     def compact_repeatedly() -> None:
         try:
-            while not writing.is_set():
+            while writing():
                 compact_date(tmp_path, DAY, target_rows=1000, fsync=False)
         except BaseException as exc:
             failures.append(exc)
@@ -131,7 +135,7 @@ def test_writers_compaction_and_readers_together_never_lose_or_double(tmp_path: 
     def read_repeatedly() -> None:
         glob = f"{tmp_path}/*/*.parquet"
         query = f"select count(*), count(distinct event_id) from read_parquet('{glob}')"
-        while not writing.is_set():
+        while writing():
             try:
                 rows, distinct = duckdb.sql(query).fetchall()[0]
             except duckdb.Error:
@@ -140,7 +144,8 @@ def test_writers_compaction_and_readers_together_never_lose_or_double(tmp_path: 
                 failures.append(AssertionError(f"{rows} rows, {distinct} ids after {counts[-1:]}"))
             counts.append(rows)
 
-    threads = [threading.Thread(target=f) for f in (write_all, compact_repeatedly, read_repeatedly)]
+    threads = [threading.Thread(target=write_all, args=(p,)) for p in partitions]
+    threads += [threading.Thread(target=f) for f in (compact_repeatedly, read_repeatedly)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -148,8 +153,9 @@ def test_writers_compaction_and_readers_together_never_lose_or_double(tmp_path: 
 
     assert failures == []
     compact_date(tmp_path, DAY, target_rows=1000)
-    assert offsets_seen(tmp_path) == list(range(total))
-    assert len(list((tmp_path / "date=2024-03-02").glob("*.parquet"))) == 3
+    for partition in partitions:
+        assert offsets_seen(tmp_path, partition) == list(range(total))
+    assert len(list((tmp_path / "date=2024-03-02").glob("*.parquet"))) == 4
     assert hidden_leftovers(tmp_path) == []
 
 
