@@ -49,7 +49,7 @@ def compact_date(
 ) -> CompactionResult:
     """Merge the small files of root/date=DAY into files of up to `target_rows` rows.
 
-    The merged directory is built beside the root and exchanged with the live one in one
+    The merged directory is built in root/_staging and exchanged with the live one in one
     atomic rename, under the date's lock, so writers wait and readers globbing
     root/*/*.parquet see every row exactly once before and after. Files of an unfinished
     write (an open intent in root/_progress) are carried over untouched for recover().

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from datetime import date
 from pathlib import Path
@@ -10,7 +12,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from app.errors import StorageError
 from app.storage import compact_date, events_table
+from app.storage import compaction as compaction_module
 from app.storage import dir_swap as dir_swap_module
 from app.storage.command import compact_command
 from app.storage.compaction import STAGING_DIR
@@ -89,6 +93,24 @@ def test_leftovers_of_a_crashed_compaction_are_cleared_or_restored(tmp_path: Pat
 
     assert offsets_seen(tmp_path) == list(range(100))
     assert list(staging.iterdir()) == []
+
+
+def test_a_failed_compaction_changes_nothing_readers_see(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_batches(events_writer(tmp_path), spread_events(100), 10)
+    files = sorted(tmp_path.glob("date=2024-03-02/*.parquet"))
+
+    def disk_error(*_args: object) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(compaction_module, "exchange_directories", disk_error)
+    with pytest.raises(StorageError, match=r"cannot compact .*date=2024-03-02: the disk reported"):
+        compact_date(tmp_path, DAY)
+
+    assert sorted(tmp_path.glob("date=2024-03-02/*.parquet")) == files
+    assert offsets_seen(tmp_path) == list(range(100))
+    assert hidden_leftovers(tmp_path) == []
 
 
 def test_without_renameat2_the_two_rename_swap_still_keeps_rows_once(
