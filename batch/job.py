@@ -1,0 +1,107 @@
+"""One report run for one day: summarise, write the files, send once, record what happened."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from app.errors import DeliveryError, NoDataError, ReportError
+from app.settings import Settings
+from batch.day import ReportDay
+from batch.delivery import Mailer
+from batch.files import RenderedReport, write_report
+from batch.lock import LockFile
+from batch.mail import MailConfig, build_message
+from batch.query import compute_summary
+from batch.runs import RunLog
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What one run did: `status` is one of batch.runs.STATUSES."""
+
+    day: date
+    status: str
+    detail: str
+    files: tuple[Path, ...] = ()
+    report: RenderedReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("written", "sent", "skipped")
+
+
+class ReportJob:
+    """Runs the daily report for any date; safe to call twice for the same date."""
+
+    def __init__(self, settings: Settings, mailer: Mailer | None = None, now: Clock = utc_now):
+        self.data_dir = settings.data_dir
+        self.reports_dir = settings.data_dir / "reports"
+        self.tz = settings.tz
+        self.runs = RunLog(self.reports_dir / "runs.sqlite3")
+        self.now = now
+        self._settings = settings
+        self._mailer = mailer
+
+    @property
+    def mailer(self) -> Mailer:
+        if self._mailer is None:
+            config = MailConfig.from_settings(self._settings)
+            self._mailer = Mailer(config, self.data_dir / "outbox")
+        return self._mailer
+
+    def run(self, day: date, *, send: bool, force: bool = False) -> RunOutcome:
+        report_day = ReportDay(day, self.tz)
+        try:
+            summary = compute_summary(self.data_dir, report_day, self.now)
+        except NoDataError as exc:
+            return self._finish(RunOutcome(day, "no_data", str(exc)), force)
+        except ReportError as exc:
+            logger.error("The report for %s failed: %s", report_day, exc)
+            return self._finish(RunOutcome(day, "failed", str(exc)), force)
+        report = RenderedReport.of(summary)
+        try:
+            files = tuple(write_report(self.reports_dir, report))
+        except OSError as exc:
+            detail = f"cannot write the report files under {self.reports_dir}: {exc}"
+            return self._finish(RunOutcome(day, "failed", detail, (), report), force)
+        logger.info("Wrote the report for %s: %s", report_day, ", ".join(map(str, files)))
+        if not send:
+            return self._finish(RunOutcome(day, "written", "not sent (--no-send)", files, report))
+        # The check and the send happen under one lock so that a manual run and the
+        # scheduler cannot both send the same day.
+        with LockFile(self.reports_dir / ".send.lock", blocking=True, purpose="report sender"):
+            return self._send(report, files, force)
+
+    def _send(self, report: RenderedReport, files: tuple[Path, ...], force: bool) -> RunOutcome:
+        day = report.summary.date
+        previous = self.runs.sent_record(day)
+        if previous is not None and not force:
+            detail = (
+                f"already sent at {previous.finished_at.isoformat()} ({previous.detail}); "
+                "use --force to send again"
+            )
+            return self._finish(RunOutcome(day, "skipped", detail, files, report))
+        message = build_message(report, self.mailer.config, self.now())
+        try:
+            delivery = self.mailer.deliver(message)
+        except DeliveryError as exc:
+            logger.error("The report for %s was written but not sent: %s", day, exc)
+            return self._finish(RunOutcome(day, "failed", str(exc), files, report), force)
+        detail = f"{delivery.channel} {delivery.target} {delivery.message_id}"
+        return self._finish(RunOutcome(day, "sent", detail, files, report), force)
+
+    def _finish(self, outcome: RunOutcome, force: bool = False) -> RunOutcome:
+        self.runs.record(outcome.day, outcome.status, outcome.detail, forced=force, at=self.now())
+        return outcome

@@ -1,0 +1,164 @@
+"""DuckDB over one day's Parquet files: the numbers of a `DailySummary`."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from app.errors import NoDataError, ReportError
+from app.events import EVENT_TYPES
+from app.storage.schema import ALERTS_DIR, EVENTS_DIR
+from batch.day import ReportDay
+from batch.summary import (
+    AlertedProduct,
+    AlertSummary,
+    CategoryConversion,
+    DailySummary,
+    Funnel,
+    ProductViews,
+    percent,
+)
+
+logger = logging.getLogger(__name__)
+
+TOP_N = 5
+Row = tuple[Any, ...]
+
+# Both queries read only the day's files and filter to the exact local day; `?` is the list
+# of files, then the UTC start (included) and end (excluded).
+_EVENT_COUNTS = """
+SELECT event_type, product_id, product_category, count(*)
+FROM read_parquet(?)
+WHERE event_time >= ? AND event_time < ?
+GROUP BY ALL
+"""
+_USERS = """
+WITH per_user AS (
+    SELECT bool_or(event_type = 'view') AS viewed,
+           bool_or(event_type = 'add_to_cart') AS added,
+           bool_or(event_type = 'purchase') AS purchased
+    FROM read_parquet(?)
+    WHERE event_time >= ? AND event_time < ?
+    GROUP BY user_id
+)
+SELECT count(*),
+       count(*) FILTER (WHERE purchased),
+       count(*) FILTER (WHERE viewed),
+       count(*) FILTER (WHERE viewed AND added),
+       count(*) FILTER (WHERE viewed AND added AND purchased)
+FROM per_user
+"""
+_ALERTS = """
+SELECT product_id, count(*), max(views)
+FROM read_parquet(?)
+WHERE window_start >= ? AND window_start < ?
+GROUP BY product_id
+"""
+
+
+def partition_files(root: Path, dates: Iterable[date]) -> list[str]:
+    """The finished Parquet files of the `date=` partitions named by `dates`, sorted."""
+    files: list[str] = []
+    for day in dates:
+        folder = root / f"date={day}"
+        files.extend(
+            str(path) for path in sorted(folder.glob("*.parquet")) if not path.name.startswith(".")
+        )
+    return files
+
+
+def compute_summary(
+    data_dir: Path, day: ReportDay, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> DailySummary:
+    """The summary of `day`; NoDataError when no event falls within it."""
+    event_files = partition_files(data_dir / EVENTS_DIR, day.utc_dates())
+    if not event_files:
+        folders = ", ".join(f"date={d}" for d in day.utc_dates())
+        msg = f"no event files for {day} under {data_dir / EVENTS_DIR} ({folders})"
+        raise NoDataError(msg)
+    logger.info("Summarising %s from %s Parquet files", day, len(event_files))
+    bounds = [day.start, day.end]
+    try:
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            counts = con.execute(_EVENT_COUNTS, [event_files, *bounds]).fetchall()
+            users = con.execute(_USERS, [event_files, *bounds]).fetchone()
+            alerts = _alert_rows(con, data_dir, day)
+    except duckdb.Error as exc:
+        msg = f"cannot read the Parquet files of {day}: {exc}"
+        raise ReportError(msg) from exc
+    if not counts or users is None:
+        msg = f"no events within {day} ({day.start.isoformat()} to {day.end.isoformat()})"
+        raise NoDataError(msg)
+    return _build(day, counts, users, alerts, now())
+
+
+def _alert_rows(con: duckdb.DuckDBPyConnection, data_dir: Path, day: ReportDay) -> list[Row]:
+    # An alert is detected after its window starts: look one UTC date further, whatever
+    # timestamp the alert sink partitions by.
+    dates = [*day.utc_dates(), day.utc_dates()[-1] + timedelta(days=1)]
+    files = partition_files(data_dir / ALERTS_DIR, dates)
+    if not files:
+        return []
+    return con.execute(_ALERTS, [files, day.start, day.end]).fetchall()
+
+
+def _build(
+    day: ReportDay,
+    counts: list[Row],
+    users: Row,
+    alert_rows: list[Row],
+    generated_at: datetime,
+) -> DailySummary:
+    by_type: Counter[str] = Counter({name: 0 for name in EVENT_TYPES})
+    views: Counter[str] = Counter()
+    category_views: Counter[str | None] = Counter()
+    category_purchases: Counter[str | None] = Counter()
+    for event_type, product_id, category, n in counts:
+        by_type[event_type] += n
+        if event_type == "view":
+            views[product_id] += n
+            category_views[category] += n
+        elif event_type == "purchase":
+            category_purchases[category] += n
+        else:
+            category_views[category] += 0
+    top = sorted(views.items(), key=lambda item: (-item[1], item[0]))[:TOP_N]
+    categories = sorted(
+        set(category_views) | set(category_purchases),
+        key=lambda c: (-category_views[c], c is None, c or ""),
+    )
+    unique_users, buyers, viewed, added, purchased = (int(v) for v in users)
+    alerted = sorted(alert_rows, key=lambda row: (-row[1], row[0]))
+    return DailySummary(
+        date=day.day,
+        timezone=day.tz.key,
+        period_start=day.start,
+        period_end=day.end,
+        total_events=sum(by_type.values()),
+        events_by_type=dict(by_type),
+        unique_users=unique_users,
+        buyers=buyers,
+        top_5_viewed_products=tuple(ProductViews(p, n) for p, n in top),
+        conversion_by_category=tuple(
+            CategoryConversion(
+                c,
+                category_views[c],
+                category_purchases[c],
+                percent(category_purchases[c], category_views[c]),
+            )
+            for c in categories
+        ),
+        funnel=Funnel(viewed=viewed, added_to_cart=added, purchased=purchased),
+        flash_sale_alerts=AlertSummary(
+            count=sum(int(row[1]) for row in alert_rows),
+            top_products=tuple(AlertedProduct(p, int(n), int(v)) for p, n, v in alerted[:TOP_N]),
+        ),
+        generated_at=generated_at,
+    )

@@ -1,0 +1,92 @@
+"""The daily summary as JSON and as plain text for people (the email's text part)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from batch.summary import DailySummary
+
+FUNNEL_DEFINITION = (
+    "A user counts at a step if they had at least one event of that kind on the day and were "
+    "counted at the step before; the order of their events within the day is not considered."
+)
+_NO_CATEGORY = "(no category)"
+
+
+def render_json(summary: DailySummary) -> str:
+    return json.dumps(summary.as_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def subject(summary: DailySummary) -> str:
+    """The email subject: the date and the day's totals."""
+    return (
+        f"Clickstream daily summary {summary.date.isoformat()}: "
+        f"{summary.total_events:,} events, {summary.unique_users:,} users, "
+        f"{summary.buyers:,} buyers"
+    )
+
+
+def rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} %"
+
+
+def category_name(category: str | None) -> str:
+    return _NO_CATEGORY if category is None else category
+
+
+def render_text(summary: DailySummary) -> str:
+    hours = (summary.period_end - summary.period_start).total_seconds() / 3600
+    lines = [
+        f"Clickstream daily summary for {summary.date.isoformat()} ({summary.timezone})",
+        f"Period: {summary.period_start.isoformat()} to {summary.period_end.isoformat()} "
+        f"({hours:g} hours)",
+        "",
+        "Events",
+        f"  {'total':<16}{summary.total_events:>12,}",
+        *(f"  {name:<16}{count:>12,}" for name, count in summary.events_by_type.items()),
+        "",
+        "Users",
+        f"  {'unique users':<16}{summary.unique_users:>12,}",
+        f"  {'buyers':<16}{summary.buyers:>12,}  ({rate(summary.buyer_rate)} of users)",
+        f"  {'window shoppers':<16}{summary.window_shoppers:>12,}  (events, no purchase)",
+        "",
+        "Top 5 viewed products",
+        *(
+            f"  {rank}. {p.product_id:<20}{p.views:>10,} views"
+            for rank, p in enumerate(summary.top_5_viewed_products, start=1)
+        ),
+        "",
+        "Conversion by category (purchases / views)",
+        f"  {'category':<20}{'views':>10}{'purchases':>11}{'conversion':>12}",
+        *(
+            f"  {category_name(c.category):<20}{c.views:>10,}{c.purchases:>11,}"
+            f"{rate(c.conversion_rate):>12}"
+            for c in summary.conversion_by_category
+        ),
+        "",
+        *_funnel_lines(summary),
+        "",
+        f"Flash-sale alerts: {summary.flash_sale_alerts.count:,}",
+        *(
+            f"  {p.product_id:<20}{p.alerts:>6,} alerts, peak {p.peak_views:,} views in a window"
+            for p in summary.flash_sale_alerts.top_products
+        ),
+        "",
+        f"Generated at {summary.generated_at.isoformat()}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _funnel_lines(summary: DailySummary) -> list[str]:
+    funnel = summary.funnel
+    return [
+        "Funnel (users)",
+        f"  {'viewed':<28}{funnel.viewed:>10,}",
+        f"  {'of those, added to cart':<28}{funnel.added_to_cart:>10,}"
+        f"  ({rate(funnel.view_to_cart_rate)} of viewed)",
+        f"  {'of those, purchased':<28}{funnel.purchased:>10,}"
+        f"  ({rate(funnel.cart_to_purchase_rate)} of added, "
+        f"{rate(funnel.view_to_purchase_rate)} of viewed)",
+        *textwrap.wrap(FUNNEL_DEFINITION, 76, initial_indent="  ", subsequent_indent="  "),
+    ]
