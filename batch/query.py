@@ -13,6 +13,7 @@ import duckdb
 
 from app.errors import NoDataError, ReportError
 from app.events import EVENT_TYPES
+from app.storage.locks import date_dir_locks
 from app.storage.schema import ALERTS_DIR, EVENTS_DIR
 from batch.day import ReportDay
 from batch.summary import (
@@ -77,36 +78,45 @@ def compute_summary(
     data_dir: Path, day: ReportDay, now: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> DailySummary:
     """The summary of `day`; NoDataError when no event falls within it."""
-    event_files = partition_files(data_dir / EVENTS_DIR, day.utc_dates())
-    if not event_files:
-        folders = ", ".join(f"date={d}" for d in day.utc_dates())
-        msg = f"no event files for {day} under {data_dir / EVENTS_DIR} ({folders})"
-        raise NoDataError(msg)
-    logger.info("Summarising %s from %s Parquet files", day, len(event_files))
-    bounds = [day.start, day.end]
-    try:
-        with duckdb.connect() as con:
-            con.execute("SET TimeZone = 'UTC'")
-            counts = con.execute(_EVENT_COUNTS, [event_files, *bounds]).fetchall()
-            users = con.execute(_USERS, [event_files, *bounds]).fetchone()
-            alerts = _alert_rows(con, data_dir, day)
-    except duckdb.Error as exc:
-        msg = f"cannot read the Parquet files of {day}: {exc}"
-        raise ReportError(msg) from exc
+    events_root, alerts_root = data_dir / EVENTS_DIR, data_dir / ALERTS_DIR
+    event_dates = day.utc_dates()
+    # An alert is detected after its window starts: look one UTC date further, whatever
+    # timestamp the alert sink partitions by.
+    alert_dates = (
+        [*event_dates, event_dates[-1] + timedelta(days=1)] if alerts_root.is_dir() else []
+    )
+    # Shared date locks: compaction cannot swap a directory between listing and reading it.
+    with (
+        date_dir_locks(events_root, [f"date={d}" for d in event_dates], shared=True),
+        date_dir_locks(alerts_root, [f"date={d}" for d in alert_dates], shared=True),
+    ):
+        event_files = partition_files(events_root, event_dates)
+        if not event_files:
+            folders = ", ".join(f"date={d}" for d in event_dates)
+            msg = f"no event files for {day} under {events_root} ({folders})"
+            raise NoDataError(msg)
+        logger.info("Summarising %s from %s Parquet files", day, len(event_files))
+        counts, users, alerts = _query(event_files, partition_files(alerts_root, alert_dates), day)
     if not counts or users is None:
         msg = f"no events within {day} ({day.start.isoformat()} to {day.end.isoformat()})"
         raise NoDataError(msg)
     return _build(day, counts, users, alerts, now())
 
 
-def _alert_rows(con: duckdb.DuckDBPyConnection, data_dir: Path, day: ReportDay) -> list[Row]:
-    # An alert is detected after its window starts: look one UTC date further, whatever
-    # timestamp the alert sink partitions by.
-    dates = [*day.utc_dates(), day.utc_dates()[-1] + timedelta(days=1)]
-    files = partition_files(data_dir / ALERTS_DIR, dates)
-    if not files:
-        return []
-    return con.execute(_ALERTS, [files, day.start, day.end]).fetchall()
+def _query(
+    event_files: list[str], alert_files: list[str], day: ReportDay
+) -> tuple[list[Row], Row | None, list[Row]]:
+    bounds = [day.start, day.end]
+    try:
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            counts = con.execute(_EVENT_COUNTS, [event_files, *bounds]).fetchall()
+            users = con.execute(_USERS, [event_files, *bounds]).fetchone()
+            alerts = con.execute(_ALERTS, [alert_files, *bounds]).fetchall() if alert_files else []
+    except duckdb.Error as exc:
+        msg = f"cannot read the Parquet files of {day}: {exc}"
+        raise ReportError(msg) from exc
+    return counts, users, alerts
 
 
 def _build(
