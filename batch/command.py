@@ -7,7 +7,7 @@ from datetime import date
 import click
 
 from app.settings import get_settings
-from batch.day import days_between, yesterday
+from batch.day import ReportDay, days_between, yesterday
 from batch.delivery import Mailer
 from batch.files import FORMATS
 from batch.job import ReportJob, RunOutcome, utc_now
@@ -78,6 +78,8 @@ def report_command(
         if last < first:
             msg = f"--to {last} is before --from {first}"
             raise click.UsageError(msg)
+        if send:
+            job.check_over(ReportDay(last, settings.tz))
         _backfill(job, days_between(first, last), send=send, force=force)
         return
     _single(job, day or yesterday(utc_now(), settings.tz), send=send, force=force, fmt=fmt)

@@ -63,6 +63,8 @@ class ReportJob:
 
     def run(self, day: date, *, send: bool, force: bool = False) -> RunOutcome:
         report_day = ReportDay(day, self.tz)
+        if send:
+            self.check_over(report_day)
         try:
             summary = compute_summary(self.data_dir, report_day, self.now)
         except NoDataError as exc:
@@ -83,6 +85,15 @@ class ReportJob:
         # scheduler cannot both send the same day.
         with LockFile(self.reports_dir / ".send.lock", blocking=True, purpose="report sender"):
             return self._send(report, files, force)
+
+    def check_over(self, day: ReportDay) -> None:
+        """Refuse to send a day that has not ended: its partial report would count as sent."""
+        if day.end > self.now():
+            msg = (
+                f"{day} has not ended yet (it ends at {day.end.isoformat()}); "
+                "use --no-send for a partial preview"
+            )
+            raise ReportError(msg)
 
     def _send(self, report: RenderedReport, files: tuple[Path, ...], force: bool) -> RunOutcome:
         day = report.summary.date

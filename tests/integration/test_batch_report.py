@@ -175,3 +175,11 @@ def test_cli_rejects_mixed_date_options(report_env: Path) -> None:
     result = CliRunner().invoke(cli, ["report", "--date", "2024-03-10", "--from", "2024-03-09"])
     assert result.exit_code == 2
     assert "either --date or --from/--to" in result.output
+
+
+def test_a_day_that_has_not_ended_is_not_sent(report_env: Path) -> None:
+    today = datetime.now(UTC).date()
+    result = CliRunner().invoke(cli, ["report", "--date", str(today + timedelta(days=1))])
+    assert result.exit_code == 1
+    assert "has not ended yet" in str(result.exception)
+    assert not (report_env / "outbox").exists()
