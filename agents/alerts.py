@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from agents.window_state import WindowAlert
+from app.kafka.topics import topic_partitions
 
 logger = logging.getLogger(__name__)
 console = logging.getLogger("flash_sale")
@@ -61,14 +62,12 @@ async def recent_alert_ids(bootstrap: str, topic: str) -> set[str]:
     An alert is sent before its marker is written to the table; after a crash between the
     two, the replayed window qualifies again and this set keeps it from being sent twice.
     """
+    tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
+    if not tps:
+        return set()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # refreshes metadata
-        ids = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in ids]
-        if not tps:
-            return set()
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         starts = await consumer.beginning_offsets(tps)

@@ -29,7 +29,6 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 from mode import Service
 
 from agents.ingest_router import IngestRouter
-from agents.topics import product_events_topic_name
 from app import metrics
 from app.errors import ClickstreamError
 from app.events import Event, EventParser, Rejected
@@ -151,7 +150,7 @@ class IngestService(Service):
     async def _handle(self, tp: TopicPartition, records: list[object], now_ms: int) -> None:
         assert self.producer is not None
         routed = self.router.route(tp.topic, tp.partition, records, now_ms)  # type: ignore[arg-type]
-        topic = product_events_topic_name(self.settings)
+        topic = self.settings.product_events_topic
         for target, batch in routed.batches.items():
             for chunk in batch.chunks(MAX_ROWS_PER_MESSAGE):
                 self._pending.append(
@@ -250,6 +249,10 @@ class IngestService(Service):
         committed = await self.admin.list_consumer_group_offsets(
             self.group_id, partitions=list(assigned)
         )
+        known = (
+            self.consumer.partitions_for_topic(self.settings.kafka_topic) if self.consumer else None
+        )
+        self.router.source_partitions = max(len(known or ()), 1)
         for tp in assigned:
             self.durable_end[tp] = await asyncio.to_thread(self.writer.recover, tp.partition)
             meta = committed.get(tp)

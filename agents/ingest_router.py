@@ -45,6 +45,7 @@ class IngestRouter:
         self.lateness_ms = lateness_ms
         self.partitions = partitions
         self.max_seen: dict[int, int] = {}
+        self.source_partitions = 1  # of the input topic; set once the consumer knows it
         self._partition_of: dict[str, int] = {}
 
     def watermark(self, source_partition: int) -> int:
@@ -83,5 +84,7 @@ class IngestRouter:
             self.max_seen[source_partition] = max_seen
         watermark = self.watermark(source_partition)
         for target, target_rows in rows.items():
-            out.batches[target] = ProductBatch(source_partition, watermark, target_rows)
+            out.batches[target] = ProductBatch(
+                source_partition, self.source_partitions, watermark, target_rows
+            )
         return out

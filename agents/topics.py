@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from app.faust_app import get_app
-from app.settings import Settings, get_settings
-
-
-def product_events_topic_name(settings: Settings) -> str:
-    """The internal topic of validated events regrouped by product partition."""
-    return f"{settings.app_id}-events-by-product"
-
+from app.settings import get_settings
 
 app = get_app()
 settings = get_settings()
 
 product_events_topic = app.topic(
-    product_events_topic_name(settings),
+    settings.product_events_topic,
     partitions=settings.partitions,
     key_serializer="raw",
     value_serializer="raw",

@@ -10,6 +10,7 @@ slices and cached in memory; caches are only an optimisation and may be dropped 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -20,6 +21,7 @@ from app.product_batches import ProductBatch
 from app.windows import NO_WATERMARK, WindowSpec
 
 SEP = "\x1f"
+SOURCE_IDLE_S = 600.0
 
 
 class KeyValueStore(Protocol):
@@ -89,6 +91,7 @@ class PartitionWindows:
         slices: KeyValueStore,
         alerted: KeyValueStore,
         already_alerted: Callable[[str], bool] = lambda alert_id: False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
         self.views_threshold = views_threshold
@@ -97,7 +100,10 @@ class PartitionWindows:
         self.slices = slices
         self.alerted = alerted
         self.already_alerted = already_alerted
-        self.watermark_ms = NO_WATERMARK
+        self.clock = clock
+        self._created = clock()
+        self._source_count = 1
+        self._source_watermarks: dict[int, tuple[int, float]] = {}
         self._slice_cache: dict[int, dict[str, Slice]] = {}
         self._window_cache: dict[int, dict[str, list[int]]] = {}
         self._alerted_cache: dict[int, set[str]] = {}
@@ -140,10 +146,29 @@ class PartitionWindows:
                 counts = slice_.by_depth[depth] = [0, 0, 0]
             counts[type_index] += 1
             self._dirty.add((product, start))
-        if batch.watermark_ms > self.watermark_ms:
-            self.watermark_ms = batch.watermark_ms
+        self._source_watermarks[source] = (batch.watermark_ms, self.clock())
+        self._source_count = max(self._source_count, batch.source_partitions)
         alerts, self._new_alerts = self._new_alerts, []
         return alerts
+
+    @property
+    def watermark_ms(self) -> int:
+        """The lowest watermark of the source partitions that feed this one.
+
+        A source partition that lags may still add to windows the others have closed, so
+        state expires only behind the slowest one, including sources not heard from yet. A
+        source silent for SOURCE_IDLE_S stops holding expiry back (memory stays bounded).
+        """
+        now = self.clock()
+        marks = []
+        for source in range(self._source_count):
+            entry = self._source_watermarks.get(source)
+            if entry is None:
+                if now - self._created < SOURCE_IDLE_S:
+                    return NO_WATERMARK
+            elif now - entry[1] < SOURCE_IDLE_S:
+                marks.append(entry[0])
+        return min(marks) if marks else NO_WATERMARK
 
     def flush(self) -> int:
         """Write changed slices to the store, expire old state; return how many keys changed."""

@@ -2,6 +2,7 @@
 
     ClickstreamError
     ├── SettingsError        a configuration value is not allowed
+    ├── SettingsMismatchError a setting disagrees with what Kafka already holds
     ├── BrokerError          the local Kafka broker cannot be fetched, started or stopped
     ├── InvalidEventError    one input message is not a valid event (goes to the DLQ)
     ├── StorageError         a Parquet file cannot be written or read
@@ -31,6 +32,10 @@ class SettingsError(ClickstreamError):
             f"{variable}={value!r} is not allowed: expected {allowed}. "
             f"Fix {variable} in the environment or in .env."
         )
+
+
+class SettingsMismatchError(ClickstreamError):
+    """A setting disagrees with what already exists in Kafka (e.g. a topic's partitions)."""
 
 
 class BrokerError(ClickstreamError):

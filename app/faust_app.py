@@ -12,11 +12,27 @@ from app.errors import SettingsError
 from app.settings import Settings, get_settings
 
 
+class ClickstreamApp(faust.App):
+    """The Faust app, which creates its own topics before any consumer can auto-create them."""
+
+    settings: Settings
+
+    async def on_first_start(self) -> None:
+        # A consumer's metadata request makes a broker with auto-create on create a missing
+        # topic with its default partition count; the repartition topic needs PARTITIONS.
+        from app.kafka.topics import ensure_topic
+
+        servers = self.settings.kafka_bootstrap_servers
+        for topic in (self.settings.product_events_topic, self.settings.alerts_topic):
+            await ensure_topic(servers, topic, self.settings.partitions, "PARTITIONS")
+        await super().on_first_start()
+
+
 def build_app(settings: Settings, store: str = "rocksdb://") -> faust.App:
     """A Faust app configured from settings: idempotent acks=all producer, RocksDB state."""
     faust_transport.install()
     (settings.data_dir / "worker-state").mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = ClickstreamApp(
         settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
         store=store,
@@ -31,6 +47,8 @@ def build_app(settings: Settings, store: str = "rocksdb://") -> faust.App:
         web_port=settings.web_port,
         web_bind=settings.web_host,
     )
+    app.settings = settings
+    return app
 
 
 @functools.cache

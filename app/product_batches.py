@@ -29,28 +29,37 @@ def event_seq(offset: int, index: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ProductBatch:
-    """Events from one source partition for the products of one worker partition."""
+    """Events from one source partition (of `source_partitions`) for one worker partition."""
 
     source_partition: int
+    source_partitions: int
     watermark_ms: int
     rows: list[Row]
 
     def encode(self) -> bytes:
-        return orjson.dumps({"sp": self.source_partition, "w": self.watermark_ms, "e": self.rows})
+        return orjson.dumps(
+            {"sp": self.source_partition, "n": self.source_partitions, "w": self.watermark_ms,
+             "e": self.rows}
+        )  # fmt: skip
 
     def chunks(self, max_rows: int) -> list[ProductBatch]:
         """This batch split so that no message grows too large."""
         if len(self.rows) <= max_rows:
             return [self]
         return [
-            ProductBatch(self.source_partition, self.watermark_ms, self.rows[i : i + max_rows])
+            ProductBatch(
+                self.source_partition,
+                self.source_partitions,
+                self.watermark_ms,
+                self.rows[i : i + max_rows],
+            )  # fmt: skip
             for i in range(0, len(self.rows), max_rows)
         ]
 
     @classmethod
     def decode(cls, raw: bytes) -> ProductBatch:
         obj = orjson.loads(raw)
-        return cls(int(obj["sp"]), int(obj["w"]), obj["e"])
+        return cls(int(obj["sp"]), int(obj["n"]), int(obj["w"]), obj["e"])
 
 
 def product_partition(product_id: str, partitions: int) -> int:

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
         return ZoneInfo(self.report_timezone)
 
     @property
+    def product_events_topic(self) -> str:
+        """The worker's internal topic of validated events regrouped by product partition."""
+        return f"{self.app_id}-events-by-product"
+
+    @property
     def windows_per_event(self) -> int:
         return self.window_size // self.window_step
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import faust
-
 from agents.window_state import Slice, state_key
 from app.faust_app import get_app
 from app.settings import get_settings
@@ -19,20 +17,19 @@ from app.windows import WindowSpec
 
 app = get_app()
 settings = get_settings()
-RAW: faust.Schema[bytes, bytes] = faust.Schema(
-    key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-)
 
 slices_table = app.Table(
     "product-window-slices",
     partitions=settings.partitions,
-    schema=RAW,
+    key_type=bytes,
+    value_type=bytes,
     help="Counts per product and step-long slice of event time.",
 )
 alerted_table = app.Table(
     "flash-sale-alerted",
     partitions=settings.partitions,
-    schema=RAW,
+    key_type=bytes,
+    value_type=bytes,
     help="Windows whose flash-sale alert was sent (at most one per product and window).",
 )
 

@@ -1,0 +1,125 @@
+"""The worker's windows and alerts against an independent recount, on a real broker."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import duckdb
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from tests.integration.streaming_cases import edge_cases
+from tests.integration.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
+from tests.oracle import WindowOracle, timestamp_ms
+
+RETENTION_MS = 3600_000
+
+
+async def fetch_windows(env: WorkerEnv, product: str) -> dict[int, tuple[int, int, int]]:
+    url = f"http://127.0.0.1:{env.web_port}/api/products/{product}/windows"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200, await response.text()
+        body = await response.json()
+    return {
+        timestamp_ms(w["window_start"]): (w["views"], w["add_to_cart"], w["purchases"])
+        for w in body["windows"]
+    }
+
+
+def oracle_live_windows(oracle: WindowOracle) -> dict[str, dict[int, tuple[int, int, int]]]:
+    """Oracle windows not yet expired: those whose end the watermark passed < 1 h ago."""
+    watermark = max(oracle.max_seen.values()) - oracle.lateness
+    lowest = watermark - oracle.size
+    oldest = -((-lowest) // oracle.step) * oracle.step - RETENTION_MS
+    live: dict[str, dict[int, tuple[int, int, int]]] = {}
+    for (product, start), counts in oracle.windows.items():
+        if start >= oldest and any(counts):
+            live.setdefault(product, {})[start] = (counts[0], counts[1], counts[2])
+    return live
+
+
+async def produce(bootstrap: str, topic: str, messages: list[tuple[int | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=5)  # fmt: skip
+    await producer.start()
+    try:
+        for partition, value in messages:
+            await producer.send(topic, value, partition=partition)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def check_windows(env: WorkerEnv, oracle: WindowOracle) -> None:
+    for product, expected in oracle_live_windows(oracle).items():
+        assert await fetch_windows(env, product) == expected, product
+
+
+@pytest.mark.slow
+async def test_single_partition_alerts_and_windows_equal_the_recount(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    env = WorkerEnv(kafka_bootstrap, tmp_path / "w")
+    events = edge_cases()
+    await produce(kafka_bootstrap, env.topic, [(0, orjson.dumps(e)) for e in events])
+    oracle = WindowOracle().feed_all((0, e) for e in events)
+    assert oracle.late >= 150 and len(oracle.alerts) > 20  # the cases really are in the input
+    worker = Worker(env).start()
+    try:
+        await wait_drained(worker)
+        alerts = alerts_of(await read_topic(kafka_bootstrap, env.alerts_topic))
+        ids = Counter(a["alert_id"] for a in alerts)
+        assert [i for i, n in ids.items() if n > 1] == []
+        got = {
+            (a["product_id"], timestamp_ms(a["window_start"])): (
+                a["views"],
+                a["add_to_cart"],
+                a["purchases"],
+            )
+            for a in alerts
+        }
+        assert got == oracle.alerts
+        for product in ("p100", "p5buy", "pverylate"):
+            assert not any(p == product for p, _ in got)
+        await check_windows(env, oracle)
+        day_glob = str(env.data_dir / "events" / "*" / "*.parquet")
+        rows, distinct = duckdb.sql(
+            f"select count(*), count(distinct event_id) from read_parquet('{day_glob}', hive_partitioning=true)"
+        ).fetchall()[0]
+        assert rows == distinct == len(events)
+        assert "FLASH SALE ALERT" in worker.log()
+    finally:
+        worker.stop()
+
+
+@pytest.mark.slow
+async def test_three_partition_unkeyed_input(kafka_bootstrap: str, tmp_path: Path) -> None:
+    env = WorkerEnv(kafka_bootstrap, tmp_path / "w", partitions=3)
+    rng = random.Random(3)
+    events = edge_cases(seed=2)
+    placed = [(rng.randrange(3), e) for e in events]
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(env.topic, 3, 1)])
+    await admin.close()
+    await produce(kafka_bootstrap, env.topic, [(p, orjson.dumps(e)) for p, e in placed])
+    oracle = WindowOracle().feed_all(placed)
+    worker = Worker(env).start()
+    try:
+        await wait_drained(worker)
+        alerts = alerts_of(await read_topic(kafka_bootstrap, env.alerts_topic))
+        keys = [(a["product_id"], timestamp_ms(a["window_start"])) for a in alerts]
+        assert len(keys) == len(set(keys)), "an alert was sent twice"
+        assert oracle.qualifying() <= set(keys)
+        for a in alerts:
+            assert a["views"] > 100 and a["purchases"] < 5
+            assert (a["product_id"], timestamp_ms(a["window_start"])) in oracle.windows
+        await check_windows(env, oracle)
+    finally:
+        worker.stop()

@@ -1,0 +1,168 @@
+"""A real `faust -A app worker` in a subprocess, with its own topics, group, data dir and port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+
+from app.kafka.broker import free_port
+from app.kafka.topics import topic_partitions
+
+FAUST = str(Path(sys.executable).parent / "faust")
+
+
+@dataclass
+class WorkerEnv:
+    """Configuration of one worker deployment under test."""
+
+    bootstrap: str
+    data_dir: Path
+    partitions: int = 2
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.app_id = f"t{tag}"
+        self.topic = f"events-{tag}"
+        self.alerts_topic = f"alerts-{tag}"
+        self.dlq_topic = f"dlq-{tag}"
+        self.web_port = free_port()
+
+    @property
+    def internal_topic(self) -> str:
+        return f"{self.app_id}-events-by-product"
+
+    def environ(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "WEB_"))}
+        env.update(
+            KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, KAFKA_TOPIC=self.topic,
+            ALERTS_TOPIC=self.alerts_topic, DLQ_TOPIC=self.dlq_topic, APP_ID=self.app_id,
+            DATA_DIR=str(self.data_dir), WEB_PORT=str(self.web_port), WEB_HOST="127.0.0.1",
+            PARTITIONS=str(self.partitions), SINK_FLUSH_SECONDS="1",
+        )  # fmt: skip
+        env.update(self.extra)
+        return env
+
+
+class Worker:
+    """One worker process; its console goes to a log file in the data dir."""
+
+    def __init__(self, env: WorkerEnv, name: str = "worker") -> None:
+        self.env = env
+        self.log_path = env.data_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        self.env.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [FAUST, "-A", "app", "worker", "-l", "info", "--web-port", str(self.env.web_port)],
+                env=self.env.environ(), stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.env.data_dir, start_new_session=True,
+            )  # fmt: skip
+        return self
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=60)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+async def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
+    """Records of `topic` not yet committed by `group` (None while nothing is committed)."""
+    tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+        if not tps:
+            return None
+        lag = 0
+        for tp in tps:
+            meta = committed.get(tp)
+            if ends[tp] > 0 and (meta is None or meta.offset < 0):
+                return None
+            lag += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def wait_drained(worker: Worker, timeout: float = 180.0) -> None:
+    """Until the ingest group and the window agent have committed everything there is."""
+    env = worker.env
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert worker.alive(), f"worker died:\n{worker.log()[-3000:]}"
+        ingest = await group_lag(env.bootstrap, f"{env.app_id}-ingest", env.topic)
+        windows = await group_lag(env.bootstrap, env.app_id, env.internal_topic)
+        alerts = await group_lag(env.bootstrap, env.app_id, env.alerts_topic)
+        if ingest == 0 and windows == 0 and alerts == 0:
+            return
+        await asyncio.sleep(1.0)
+    raise AssertionError(f"worker did not drain in {timeout}s:\n{worker.log()[-3000:]}")
+
+
+async def read_topic(
+    bootstrap: str, topic: str
+) -> list[tuple[int, int, bytes | None, bytes, list[tuple[str, bytes]]]]:
+    """Every record of a topic: (partition, offset, key, value, headers)."""
+    tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
+    if not tps:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+        for tp in tps:  # (seek_to_beginning after end_offsets fetched nothing here)
+            consumer.seek(tp, starts[tp])
+        out = []
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        while remaining:
+            polled = await consumer.getmany(*remaining, timeout_ms=3000)
+            assert polled, f"could not read {topic} to its end"
+            for tp, records in polled.items():
+                out += [(tp.partition, r.offset, r.key, r.value, list(r.headers)) for r in records]
+                if records[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+        return out
+    finally:
+        await consumer.stop()
+
+
+def alerts_of(
+    records: list[tuple[int, int, bytes | None, bytes, list[tuple[str, bytes]]]],
+) -> list[dict[str, object]]:
+    return [orjson.loads(value) for _, _, _, value, _ in records]
