@@ -9,6 +9,7 @@ import click
 
 from app.errors import ClickstreamError, SettingsError
 from app.kafka.command import kafka_command
+from app.simulator.command import simulate_command
 from app.storage.command import compact_command
 from batch.command import report_command, scheduler_command
 
@@ -32,6 +33,7 @@ def cli(log_level: str) -> None:
 
 
 cli.add_command(kafka_command)
+cli.add_command(simulate_command)
 cli.add_command(report_command)
 cli.add_command(scheduler_command)
 cli.add_command(compact_command)
