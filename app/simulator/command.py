@@ -87,7 +87,7 @@ def _parse_start(
     "--plan",
     "plan_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the planted products and time ranges here as JSON.",
+    help="When the run ends, write the planted products and time ranges here as JSON.",
 )
 @click.option(
     "--output", metavar="FILE", help="Write JSON Lines to FILE (- for stdout) instead of Kafka."

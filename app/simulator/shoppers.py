@@ -85,7 +85,6 @@ class ShopperPool:
         self._catalog = catalog
         self._funnel = funnel
         self._users = users
-        self._rng = rng
         self._random = rng.random
         self._prefix = session_prefix
         self._started = 0
