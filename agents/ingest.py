@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import orjson
@@ -158,8 +159,8 @@ class IngestService(Service):
                 )
         for record, rejected in routed.rejected:
             await self._dead_letter(tp, record, rejected)
-        for event in routed.events:
-            metrics.EVENTS_IN.inc(1, event.event_type)
+        for event_type, count in Counter(e.event_type for e in routed.events).items():
+            metrics.EVENTS_IN.inc(count, event_type)
         if routed.late:
             metrics.LATE_EVENTS.inc(routed.late)
         buffer = self.buffers.setdefault(tp, SinkBuffer())
@@ -168,7 +169,10 @@ class IngestService(Service):
             buffer.opened_at = time.monotonic()
         buffer.last_offset = records[-1].offset  # type: ignore[attr-defined]
         durable = self.durable_end.get(tp, -1)
-        buffer.events.extend(e for e in routed.events if e.kafka_offset > durable)
+        if durable < records[0].offset:  # type: ignore[attr-defined]
+            buffer.events.extend(routed.events)
+        else:  # a replay of offsets already in Parquet
+            buffer.events.extend(e for e in routed.events if e.kafka_offset > durable)
 
     async def _dead_letter(self, tp: TopicPartition, record: object, rejected: Rejected) -> None:
         assert self.producer is not None

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from app.events import Event, EventParser, Rejected
-from app.product_batches import ProductBatch, Row, event_seq, product_partition
+from app.events import TYPE_INDEX, Event, EventParser, Rejected
+from app.product_batches import SEQ_INDEX_BITS, ProductBatch, Row, product_partition
 from app.windows import NO_WATERMARK, WindowSpec
 
 
@@ -59,27 +59,45 @@ class IngestRouter:
         rows: dict[int, list[Row]] = {}
         max_seen = self.max_seen.get(source_partition)
         spec, lateness = self.spec, self.lateness_ms
+        step = spec.step_ms
+        full_depth = spec.per_event - 1
         partition_of = self._partition_of
+        parse = self.parser.parse_message
+        events_out, rejected_out = out.events, out.rejected
         for record in records:
-            events, rejected = self.parser.parse_message(
-                record.value, topic, source_partition, record.offset, now_ms
-            )
-            out.rejected.extend((record, r) for r in rejected)
-            for index, event in enumerate(events):
-                out.events.append(event)
+            offset = record.offset
+            events, rejected = parse(record.value, topic, source_partition, offset, now_ms)
+            if rejected:
+                rejected_out.extend((record, r) for r in rejected)
+            index = 0
+            for event in events:
+                events_out.append(event)
                 t = event.event_time_ms
                 if max_seen is None or t > max_seen:
                     max_seen = t
-                depth = spec.open_depth(t, max_seen - lateness)
-                if depth < 0:
-                    out.late += 1
-                    continue
+                newest = t - t % step
+                # Fast path: the oldest window holding t ends at or after the watermark,
+                # so every window holding t is open.
+                if newest + step >= max_seen - lateness:
+                    depth = full_depth
+                else:
+                    depth = spec.open_depth(t, max_seen - lateness)
+                    if depth < 0:
+                        out.late += 1
+                        index += 1
+                        continue
                 product = event.product_id
                 target = partition_of.get(product)
                 if target is None:
                     target = partition_of[product] = product_partition(product, self.partitions)
-                row = [product, event.type_index, t, event_seq(record.offset, index), depth]
-                rows.setdefault(target, []).append(row)
+                seq = (offset << SEQ_INDEX_BITS) | index
+                row = [product, TYPE_INDEX[event.event_type], t, seq, depth]
+                index += 1
+                target_rows = rows.get(target)
+                if target_rows is None:
+                    rows[target] = [row]
+                else:
+                    target_rows.append(row)
         if max_seen is not None:
             self.max_seen[source_partition] = max_seen
         watermark = self.watermark(source_partition)

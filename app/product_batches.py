@@ -22,11 +22,6 @@ SEQ_INDEX_BITS = 20
 Row = list[Any]  # [product_id, type_index, event_time_ms, seq, depth]
 
 
-def event_seq(offset: int, index: int) -> int:
-    """A per-source-partition sequence number, increasing in consumption order."""
-    return (offset << SEQ_INDEX_BITS) | index
-
-
 @dataclass(frozen=True, slots=True)
 class ProductBatch:
     """Events from one source partition (of `source_partitions`) for one worker partition."""
@@ -52,7 +47,7 @@ class ProductBatch:
                 self.source_partitions,
                 self.watermark_ms,
                 self.rows[i : i + max_rows],
-            )  # fmt: skip
+            )
             for i in range(0, len(self.rows), max_rows)
         ]
 

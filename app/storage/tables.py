@@ -18,13 +18,15 @@ _ONE_MS = timedelta(milliseconds=1)
 
 def events_table(events: Sequence[Event]) -> pa.Table:
     """Events as an EVENTS_SCHEMA table; `event_time` is `event_time_ms` as a UTC timestamp."""
-    columns = {
-        name: [getattr(event, name) for event in events]
-        for name in EVENTS_SCHEMA.names
-        if name != "event_time"
-    }
-    columns["event_time"] = [event.event_time_ms for event in events]
-    return pa.Table.from_pydict(columns, schema=EVENTS_SCHEMA)
+    # Event is a named tuple in EVENTS_SCHEMA's column order: one C-level transpose.
+    columns = list(zip(*events, strict=True)) if events else [()] * len(Event._fields)
+    return pa.Table.from_arrays(
+        [
+            pa.array(column, type=field.type)
+            for column, field in zip(columns, EVENTS_SCHEMA, strict=True)
+        ],
+        schema=EVENTS_SCHEMA,
+    )
 
 
 def alerts_table(rows: Sequence[Mapping[str, object]]) -> pa.Table:

@@ -158,3 +158,10 @@ def test_alerts_round_trip_with_their_own_schema(tmp_path: Path) -> None:
     ]
     with pytest.raises(ValueError, match="kafka_offset"):
         alerts_table([{k: v for k, v in alert.items() if k != "kafka_offset"}])
+
+
+def test_event_fields_are_the_events_schema_in_order() -> None:
+    from app.events import Event
+    from app.storage.schema import EVENTS_SCHEMA
+
+    assert [name.removesuffix("_ms") for name in Event._fields] == EVENTS_SCHEMA.names
