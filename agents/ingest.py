@@ -31,9 +31,10 @@ from mode import Service
 
 from agents.ingest_router import IngestRouter
 from app import metrics
-from app.errors import ClickstreamError
+from app.errors import ClickstreamError, StorageError
 from app.events import Event, EventParser, Rejected
 from app.faust_app import get_app
+from app.kafka.topics import topic_partitions
 from app.settings import Settings, get_settings
 from app.storage.partition_files import PartitionedParquetWriter
 from app.storage.schema import EVENTS_DIR, EVENTS_SCHEMA
@@ -103,6 +104,11 @@ class IngestService(Service):
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.admin: AIOKafkaAdminClient | None = None
+        self.storage_error: str | None = None
+        self._storage_backoff = 1.0
+        self.sink_failing = metrics.REGISTRY.gauge(
+            "clickstream_sink_failing", "1 while Parquet writes fail and reading is paused."
+        )
         self.lag = metrics.REGISTRY.gauge(
             "clickstream_ingest_lag", "Input records not yet consumed.", "partition"
         )
@@ -139,6 +145,12 @@ class IngestService(Service):
     async def _consume(self) -> None:
         assert self.consumer is not None
         while not self.should_stop:
+            if self.storage_error is not None:
+                # Stop reading until Parquet writes work again: nothing is committed meanwhile.
+                await asyncio.sleep(self._storage_backoff)
+                self._storage_backoff = min(self._storage_backoff * 2, 30.0)
+                await self.flush(set(self.buffers), force=True)
+                continue
             polled = await self.consumer.getmany(timeout_ms=500, max_records=5000)
             now_ms = int(time.time() * 1000)
             for tp, records in polled.items():
@@ -217,16 +229,27 @@ class IngestService(Service):
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp, buf in due.items():
             if buf.events:
-                table = events_table(buf.events)
                 first = buf.first_offset
                 assert first is not None
-                await asyncio.to_thread(
-                    self.writer.write, tp.partition, first, buf.last_offset, table
-                )
+                try:
+                    await asyncio.to_thread(
+                        self.writer.write, tp.partition, first, buf.last_offset,
+                        events_table(buf.events),
+                    )  # fmt: skip
+                except StorageError as exc:
+                    self._storage_failed(exc)
+                    continue
                 self.durable_end[tp] = buf.last_offset
                 buf.events = []
             state = orjson.dumps({"max_seen_ms": self.router.max_seen.get(tp.partition)}).decode()
             offsets[tp] = OffsetAndMetadata(buf.last_offset + 1, state)
+        if self.storage_error is not None and len(offsets) == len(due):
+            logger.warning("ingest: Parquet writes work again; reading resumes")
+            self.storage_error = None
+            self._storage_backoff = 1.0
+            self.sink_failing.set(0)
+        if not offsets:
+            return
         try:
             await self.consumer.commit(offsets)
         except KafkaError as exc:  # the files are durable; commit again on the next round
@@ -235,6 +258,15 @@ class IngestService(Service):
         for tp in offsets:
             if self.buffers.get(tp) is due[tp]:
                 self.buffers[tp] = SinkBuffer()
+
+    def _storage_failed(self, exc: StorageError) -> None:
+        """Report a failed Parquet write; reading pauses and nothing is committed until it works."""
+        if self.storage_error is None:
+            logger.error("ingest: %s; reading paused, no offsets committed, retrying", exc)
+        else:
+            logger.error("ingest: Parquet write still failing: %s", exc)
+        self.storage_error = str(exc)
+        self.sink_failing.set(1)
 
     async def _await_sends(self) -> None:
         """Wait for every send so far; a send the producer gave up on stops the worker."""
@@ -253,10 +285,9 @@ class IngestService(Service):
         committed = await self.admin.list_consumer_group_offsets(
             self.group_id, partitions=list(assigned)
         )
-        known = (
-            self.consumer.partitions_for_topic(self.settings.kafka_topic) if self.consumer else None
-        )
-        self.router.source_partitions = max(len(known or ()), 1)
+        # The window agent holds state back until every source partition has reported.
+        servers, topic = self.settings.kafka_bootstrap_servers, self.settings.kafka_topic
+        self.router.source_partitions = max(len(await topic_partitions(servers, topic)), 1)
         for tp in assigned:
             self.durable_end[tp] = await asyncio.to_thread(self.writer.recover, tp.partition)
             meta = committed.get(tp)
@@ -267,6 +298,8 @@ class IngestService(Service):
                     if seen is not None:
                         self.router.max_seen[tp.partition] = int(seen)
             logger.info(
-                "ingest: %s assigned, parquet durable through offset %s, max event time %s",
+                "ingest: %s assigned, parquet durable through offset %s, max event time %s, "
+                "%s source partitions",
                 tp, self.durable_end[tp], self.router.max_seen.get(tp.partition),
+                self.router.source_partitions,
             )  # fmt: skip

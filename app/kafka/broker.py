@@ -44,7 +44,9 @@ def default_data_dir() -> Path:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a server could listen there (as Kafka does, ignoring TIME_WAIT leftovers)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -88,6 +90,7 @@ class LocalBroker:
         self.log_file = self.data_dir / "broker.log"
         self.meta_file = self.data_dir / "broker.json"
         self.properties = self.data_dir / "server.properties"
+        self._proc: subprocess.Popen[bytes] | None = None
 
     def _meta(self) -> dict[str, int]:
         try:
@@ -133,6 +136,7 @@ class LocalBroker:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )  # fmt: skip
+        self._proc = proc  # reaped by stop() when the same object stops it
         self.pid_file.write_text(f"{proc.pid}\n")
         self.meta_file.write_text(json.dumps({"port": port, "controller_port": controller_port}))
         started = time.monotonic()
@@ -140,6 +144,7 @@ class LocalBroker:
             self._wait_ready(proc, f"127.0.0.1:{port}", timeout)
         except BrokerError:
             self._terminate(proc.pid, 10.0)
+            proc.wait()
             raise
         logger.info("Kafka ready on port %s after %.1f s", port, time.monotonic() - started)
         return self.status()
@@ -151,6 +156,9 @@ class LocalBroker:
             self.pid_file.unlink(missing_ok=True)
             return False
         self._terminate(pid, timeout)
+        if self._proc is not None and self._proc.pid == pid:
+            self._proc.wait()
+            self._proc = None
         self.pid_file.unlink(missing_ok=True)
         return True
 
