@@ -69,8 +69,11 @@ def test_the_schema_check_rejects_a_broken_compose_file(
 
 def test_the_stack_has_kafka_in_kraft_mode_the_app_and_mailpit(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"kafka", "worker", "simulator", "scheduler", "mailpit"}
-    assert services["kafka"]["image"] == f"apache/kafka:{_kafka_version_of_the_local_broker()}"
+    assert set(services) == {"kafka", "kafka-topics", "worker", "simulator", "scheduler", "mailpit"}
+    version = _kafka_version_of_the_local_broker()
+    assert (
+        services["kafka"]["image"] == services["kafka-topics"]["image"] == f"apache/kafka:{version}"
+    )
     kafka = service_environment(services["kafka"])
     assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert not any(
@@ -107,14 +110,40 @@ def test_every_service_runs_as_non_root_restarts_and_has_a_healthcheck(
     compose: dict[str, Any], name: str
 ) -> None:
     service = compose["services"][name]
-    user = str(service.get("user", ""))
-    assert user, f"{name} sets no user: it would run as the image's default user"
-    assert user.split(":")[0] not in ("root", "0")
+    _assert_non_root(name, service)
     assert service.get("restart") in ("unless-stopped", "always", "on-failure")
     check = service.get("healthcheck", {})
     assert not check.get("disable")
     assert check.get("test") and check["test"][0] in ("CMD", "CMD-SHELL")
     assert "ALL" in service.get("cap_drop", [])
+
+
+def _assert_non_root(name: str, service: dict[str, Any]) -> None:
+    user = str(service.get("user", ""))
+    assert user, f"{name} sets no user: it would run as the image's default user"
+    assert user.split(":")[0] not in ("root", "0")
+
+
+def test_the_input_topics_exist_before_the_worker_subscribes(compose: dict[str, Any]) -> None:
+    """A consumer subscribed to a missing topic sees it only at its next metadata refresh."""
+    init = compose["services"]["kafka-topics"]
+    _assert_non_root("kafka-topics", init)
+    assert init["restart"] == "on-failure"
+    worker_needs = compose["services"]["worker"]["depends_on"]["kafka-topics"]
+    assert worker_needs["condition"] == "service_completed_successfully"
+    script = init["command"][-1]
+    assert "--create --if-not-exists" in script and "--replication-factor 1" in script
+    assert service_environment(init) | {"KAFKA_HEAP_OPTS": ""} == {
+        "INPUT_TOPIC": "clickstream-events",
+        "DLQ_TOPIC": "clickstream-events-dlq",
+        "PARTITIONS": "4",
+        "KAFKA_HEAP_OPTS": "",
+    }
+    renamed = load_compose(
+        {"KAFKA_TOPIC": "shop-events", "DLQ_TOPIC": "shop-dlq", "PARTITIONS": "8"}
+    )
+    assert service_environment(renamed["services"]["kafka-topics"])["INPUT_TOPIC"] == "shop-events"
+    assert service_environment(renamed["services"]["kafka-topics"])["PARTITIONS"] == "8"
 
 
 def test_data_dir_and_worker_state_live_in_named_volumes(compose: dict[str, Any]) -> None:
