@@ -11,8 +11,10 @@ slices and cached in memory; caches are only an optimisation and may be dropped 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol
 
 import orjson
@@ -188,6 +190,14 @@ class PartitionWindows:
     def stored_slice_starts(self, product: str) -> list[int]:
         """Starts of the slices of a product that the store holds, oldest first."""
         return sorted(start for start, products in self._stored.items() if product in products)
+
+    def stored_slices(self) -> Mapping[int, AbstractSet[str]]:
+        """Slice start -> products with a stored slice: a read-only view for the web."""
+        return MappingProxyType(self._stored)
+
+    def source_watermarks(self) -> dict[int, tuple[int, float]]:
+        """Source partition -> (its watermark, clock time of its last batch here)."""
+        return dict(self._source_watermarks)
 
     def oldest_complete_window(self) -> int:
         """Start of the oldest window whose slices are all still stored (not yet expired)."""
