@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections import Counter
@@ -114,6 +115,10 @@ class IngestService(Service):
         )
 
     async def on_start(self) -> None:
+        # Each poll allocates thousands of short-lived lists; with the default thresholds the
+        # cyclic GC ran full collections over the worker's whole heap many times a second.
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
         s = self.settings
         servers = s.kafka_bootstrap_servers
         self.producer = AIOKafkaProducer(
