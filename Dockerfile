@@ -61,9 +61,9 @@ WORKDIR /data
 USER 10001:10001
 EXPOSE 6066
 
-# The worker answers GET /health on WEB_PORT; the simulator and the scheduler have no web server,
-# so docker-compose.yml gives them checks of their own.
+# The worker answers GET /health on WEB_PORT (with WEB_TOKEN when one is set); the simulator
+# and the scheduler have no web server, so docker-compose.yml gives them checks of their own.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=4 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('WEB_PORT', '6066'), timeout=4)"]
+  CMD ["python", "-c", "import os, urllib.request as r; t = os.environ.get('WEB_TOKEN'); r.urlopen(r.Request('http://127.0.0.1:%s/health' % os.environ.get('WEB_PORT', '6066'), headers={'Authorization': 'Bearer ' + t} if t else {}), timeout=4)"]
 
 CMD ["faust", "-A", "app", "worker", "-l", "info"]

@@ -12,8 +12,10 @@ from typing import Any
 import jsonschema
 import pytest
 
+from app.errors import SettingsError
 from app.settings import Settings, load_settings
 from batch.mail import MailConfig
+from tables.web_exposure import check_web_exposure
 from tests.compose_files import (
     APP_SERVICES,
     COMPOSE_SCHEMA,
@@ -186,6 +188,22 @@ def test_the_worker_web_server_is_reachable_through_its_localhost_port(
     assert env["WEB_PORT"] in container_ports
 
 
+def test_the_web_api_is_anonymous_only_behind_a_localhost_binding(
+    compose: dict[str, Any], clean_env: Path
+) -> None:
+    """WEB_HOST=0.0.0.0 needs WEB_TOKEN or WEB_ALLOW_ANONYMOUS; the opt-out is safe only
+    because the port is published on 127.0.0.1 alone."""
+    worker = compose["services"]["worker"]
+    env = {k.lower(): v for k, v in service_environment(worker).items()}
+    assert env["web_allow_anonymous"] == "true"
+    assert all(port.startswith("127.0.0.1:") for port in worker["ports"])
+    check_web_exposure(load_settings(**env))
+    del env["web_allow_anonymous"]
+    with pytest.raises(SettingsError, match="WEB_TOKEN"):
+        check_web_exposure(load_settings(**env))
+    check_web_exposure(load_settings(**env, web_token="from-dotenv"))
+
+
 def test_the_file_holds_no_secrets() -> None:
     for name, service in raw_compose()["services"].items():
         for key, value in service_environment(service).items():
@@ -210,6 +228,7 @@ def test_app_service_variables_are_settings_and_start_up(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = load_settings()
+    check_web_exposure(settings)
     if name == "scheduler":
         MailConfig.from_settings(settings)
 
