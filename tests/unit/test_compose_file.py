@@ -136,6 +136,7 @@ def test_the_input_topics_exist_before_the_worker_subscribes(compose: dict[str, 
     script = init["command"][-1]
     assert "--create --if-not-exists" in script and "--replication-factor 1" in script
     assert service_environment(init) | {"KAFKA_HEAP_OPTS": ""} == {
+        "BOOTSTRAP_SERVERS": "kafka:19092",
         "INPUT_TOPIC": "clickstream-events",
         "DLQ_TOPIC": "clickstream-events-dlq",
         "PARTITIONS": "4",
@@ -236,8 +237,12 @@ def test_app_service_variables_are_settings_and_start_up(
 def test_app_services_reach_kafka_and_mailpit_on_their_listeners(compose: dict[str, Any]) -> None:
     kafka = service_environment(compose["services"]["kafka"])
     advertised = {item.split("://")[1] for item in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")}
-    for name in ("worker", "simulator"):
-        servers = service_environment(compose["services"][name])["KAFKA_BOOTSTRAP_SERVERS"]
+    for name, variable in [
+        ("worker", "KAFKA_BOOTSTRAP_SERVERS"),
+        ("simulator", "KAFKA_BOOTSTRAP_SERVERS"),
+        ("kafka-topics", "BOOTSTRAP_SERVERS"),
+    ]:
+        servers = service_environment(compose["services"][name])[variable]
         assert set(servers.split(",")) <= advertised
         assert not servers.startswith("localhost")
     scheduler = service_environment(compose["services"]["scheduler"])
