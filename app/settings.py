@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", min_length=1, description="an address to bind")
     web_port: int = Field(6066, ge=1, le=65535, description="a port from 1 to 65535")
     web_token: SecretStr | None = Field(None, description="a bearer token for the web API")
+    web_allow_anonymous: bool = Field(
+        False, description="true or false (serve a non-loopback WEB_HOST without WEB_TOKEN)"
+    )
     app_id: str = Field(
         "clickstream", pattern=r"^[A-Za-z0-9._-]+$", description="letters, digits, . _ -"
     )
