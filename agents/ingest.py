@@ -130,6 +130,7 @@ class IngestService(Service):
             bootstrap_servers=servers, group_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_poll_records=5000, fetch_max_wait_ms=50, max_partition_fetch_bytes=4 << 20,
+            metadata_max_age_ms=30_000,  # notice added input partitions within 30 s
         )  # fmt: skip
         await self.producer.start()
         await self.admin.start()

@@ -10,6 +10,7 @@ import faust
 from app import faust_transport
 from app.errors import SettingsError
 from app.settings import Settings, get_settings
+from tables.web_exposure import advertised_host, check_web_exposure
 
 
 class ClickstreamApp(faust.App):
@@ -20,11 +21,15 @@ class ClickstreamApp(faust.App):
     async def on_first_start(self) -> None:
         # A consumer's metadata request makes a broker with auto-create on create a missing
         # topic with its default partition count; the repartition topic needs PARTITIONS.
+        # An input topic created later would go unnoticed for minutes (metadata refresh).
         from app.kafka.topics import ensure_topic
 
-        servers = self.settings.kafka_bootstrap_servers
-        for topic in (self.settings.product_events_topic, self.settings.alerts_topic):
-            await ensure_topic(servers, topic, self.settings.partitions, "PARTITIONS")
+        s = self.settings
+        servers = s.kafka_bootstrap_servers
+        for topic in (s.product_events_topic, s.alerts_topic):
+            await ensure_topic(servers, topic, s.partitions, "PARTITIONS")
+        for topic in (s.kafka_topic, s.dlq_topic):
+            await ensure_topic(servers, topic, s.partitions)
         await super().on_first_start()
 
 
@@ -45,7 +50,7 @@ def build_app(settings: Settings, store: str = "rocksdb://") -> faust.App:
         origin="app",
         datadir=str(settings.data_dir / "worker-state"),
         producer_acks=-1,
-        web_host=settings.web_host,
+        web_host=advertised_host(settings.web_host),
         web_port=settings.web_port,
         web_bind=settings.web_host,
     )
@@ -58,6 +63,7 @@ def get_app() -> faust.App:
     """The process's app; a bad setting ends start-up with one line instead of a traceback."""
     try:
         settings = get_settings()
+        check_web_exposure(settings)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

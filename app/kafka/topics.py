@@ -24,8 +24,14 @@ async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
     return sorted(p["partition"] for p in described["partitions"])
 
 
-async def ensure_topic(bootstrap: str, topic: str, partitions: int, setting: str) -> None:
-    """Create `topic` with `partitions` partitions, or check an existing one has that many."""
+async def ensure_topic(
+    bootstrap: str, topic: str, partitions: int, setting: str | None = None
+) -> None:
+    """Create `topic` with `partitions` partitions when missing.
+
+    With `setting`, an existing topic must also have exactly that many (it names the variable
+    to fix); without, any existing partition count is fine.
+    """
     existing = await topic_partitions(bootstrap, topic)
     if not existing:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -36,7 +42,7 @@ async def ensure_topic(bootstrap: str, topic: str, partitions: int, setting: str
             existing = await topic_partitions(bootstrap, topic)
         finally:
             await admin.close()
-    if existing and len(existing) != partitions:
+    if setting is not None and existing and len(existing) != partitions:
         msg = (
             f"topic {topic} has {len(existing)} partitions but {setting}={partitions}: "
             f"set {setting}={len(existing)}, or delete the topic and the worker state to rebuild"
