@@ -71,11 +71,8 @@ def test_the_schema_check_rejects_a_broken_compose_file(
 
 def test_the_stack_has_kafka_in_kraft_mode_the_app_and_mailpit(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"kafka", "kafka-topics", "worker", "simulator", "scheduler", "mailpit"}
-    version = _kafka_version_of_the_local_broker()
-    assert (
-        services["kafka"]["image"] == services["kafka-topics"]["image"] == f"apache/kafka:{version}"
-    )
+    assert set(services) == {"kafka", "worker", "simulator", "scheduler", "mailpit"}
+    assert services["kafka"]["image"] == f"apache/kafka:{_kafka_version_of_the_local_broker()}"
     kafka = service_environment(services["kafka"])
     assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert not any(
@@ -124,29 +121,6 @@ def _assert_non_root(name: str, service: dict[str, Any]) -> None:
     user = str(service.get("user", ""))
     assert user, f"{name} sets no user: it would run as the image's default user"
     assert user.split(":")[0] not in ("root", "0")
-
-
-def test_the_input_topics_exist_before_the_worker_subscribes(compose: dict[str, Any]) -> None:
-    """A consumer subscribed to a missing topic sees it only at its next metadata refresh."""
-    init = compose["services"]["kafka-topics"]
-    _assert_non_root("kafka-topics", init)
-    assert init["restart"] == "on-failure"
-    worker_needs = compose["services"]["worker"]["depends_on"]["kafka-topics"]
-    assert worker_needs["condition"] == "service_completed_successfully"
-    script = init["command"][-1]
-    assert "--create --if-not-exists" in script and "--replication-factor 1" in script
-    assert service_environment(init) | {"KAFKA_HEAP_OPTS": ""} == {
-        "BOOTSTRAP_SERVERS": "kafka:19092",
-        "INPUT_TOPIC": "clickstream-events",
-        "DLQ_TOPIC": "clickstream-events-dlq",
-        "PARTITIONS": "4",
-        "KAFKA_HEAP_OPTS": "",
-    }
-    renamed = load_compose(
-        {"KAFKA_TOPIC": "shop-events", "DLQ_TOPIC": "shop-dlq", "PARTITIONS": "8"}
-    )
-    assert service_environment(renamed["services"]["kafka-topics"])["INPUT_TOPIC"] == "shop-events"
-    assert service_environment(renamed["services"]["kafka-topics"])["PARTITIONS"] == "8"
 
 
 def test_data_dir_and_worker_state_live_in_named_volumes(compose: dict[str, Any]) -> None:
@@ -237,12 +211,8 @@ def test_app_service_variables_are_settings_and_start_up(
 def test_app_services_reach_kafka_and_mailpit_on_their_listeners(compose: dict[str, Any]) -> None:
     kafka = service_environment(compose["services"]["kafka"])
     advertised = {item.split("://")[1] for item in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")}
-    for name, variable in [
-        ("worker", "KAFKA_BOOTSTRAP_SERVERS"),
-        ("simulator", "KAFKA_BOOTSTRAP_SERVERS"),
-        ("kafka-topics", "BOOTSTRAP_SERVERS"),
-    ]:
-        servers = service_environment(compose["services"][name])[variable]
+    for name in ("worker", "simulator"):
+        servers = service_environment(compose["services"][name])["KAFKA_BOOTSTRAP_SERVERS"]
         assert set(servers.split(",")) <= advertised
         assert not servers.startswith("localhost")
     scheduler = service_environment(compose["services"]["scheduler"])
