@@ -197,6 +197,20 @@ def test_worker_and_simulator_start_process_events_and_stop_on_sigterm(
     assert worker.healthcheck().returncode != 0
 
 
+def test_worker_healthcheck_sends_the_web_token_from_dotenv(
+    local: LocalAddresses, processes: list[ComposedProcess]
+) -> None:
+    """With WEB_TOKEN in .env the API (and /health) needs it: the healthcheck must send it."""
+    worker = ComposedProcess("worker", local)
+    worker.env["WEB_TOKEN"] = "token-from-dotenv"
+    processes.append(worker.start())
+    worker.wait_for("a passing healthcheck", lambda: worker.healthcheck().returncode == 0)
+    without = worker.healthcheck(WEB_TOKEN="")
+    assert without.returncode != 0
+    assert "401" in without.stderr
+    assert worker.terminate() == 0, worker.log()[-3000:]
+
+
 def test_scheduler_starts_waits_for_report_time_and_stops_on_sigterm(
     local: LocalAddresses, processes: list[ComposedProcess]
 ) -> None:
