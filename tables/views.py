@@ -7,31 +7,51 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from agents.alerts import iso_utc
-from agents.window_counts import known_partition_state
+from agents.window_state import PartitionWindows
 from app.faust_app import get_app
 from app.product_batches import product_partition
 from app.settings import get_settings
+from app.windows import NO_WATERMARK
+from tables.owned_partitions import serving_state
 from tables.product_windows import WindowCounts, read_windows, slices_table
+from tables.web_guard import BadRequest, Unavailable
 
 app = get_app()
 settings = get_settings()
+MAX_PRODUCT_ID = 256
 
 
 def live_windows(product_id: str) -> list[WindowCounts]:
     """Every window of the product that holds events and has not expired, oldest first."""
-    state = known_partition_state(product_partition(product_id, settings.partitions))
+    partition = product_partition(product_id, settings.partitions)
+    state = serving_state(partition)
     if state is None:
-        return []
+        msg = f"partition {partition} is not served here right now (rebalance or recovery)"
+        raise Unavailable(msg, retry=True)
     starts = state.stored_slice_starts(product_id)
     if not starts:
         return []
     step, per_event = state.spec.step_ms, state.spec.per_event
-    first = max(starts[0] - (per_event - 1) * step, state.oldest_complete_window())
+    first = max(starts[0] - (per_event - 1) * step, oldest_whole_window(state))
     newest = starts[-1]
     if first > newest:
         return []
     windows = read_windows(product_id, newest, (newest - first) // step + 1)
     return [w for w in windows if w.views or w.add_to_cart or w.purchases]
+
+
+def oldest_whole_window(state: PartitionWindows) -> int:
+    """Start of the oldest window whose slices are all still stored.
+
+    Without a watermark yet (after a restart, before every input partition reported again),
+    fall back to the partition's oldest stored slice: expiry deletes slices from the oldest
+    up, so a window starting there spans no deleted slice.
+    """
+    oldest = state.oldest_complete_window()
+    if oldest != NO_WATERMARK:
+        return oldest
+    stored = state.stored_slices()
+    return min(stored) if stored else NO_WATERMARK
 
 
 def window_json(window: WindowCounts) -> dict[str, Any]:
@@ -52,5 +72,8 @@ class ProductWindowsView(View):
 
     @app.table_route(table=slices_table, match_info="product_id")  # type: ignore[arg-type]
     async def get(self, request: Request, product_id: str) -> Response:
+        if len(product_id) > MAX_PRODUCT_ID:
+            msg = f"product_id is longer than {MAX_PRODUCT_ID} characters"
+            raise BadRequest(msg)
         windows = [window_json(w) for w in live_windows(product_id)]
         return self.json({"product_id": product_id, "windows": windows})
