@@ -1,0 +1,113 @@
+"""The newest flash-sale alerts, held in memory by every worker for GET /api/alerts.
+
+Each worker follows ALERTS_TOPIC on its own, outside any consumer group (every partition,
+starting RING_SIZE records from each partition's end), so any worker answers from memory with
+the whole deployment's alerts and no call to the others. The topic, not Parquet, is the source:
+it is the same for every worker on any host, and an alert is on it before it reaches a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+from mode import Service
+
+from app.faust_app import get_app
+from app.kafka.topics import topic_partitions
+from app.settings import get_settings
+
+logger = logging.getLogger(__name__)
+app = get_app()
+settings = get_settings()
+
+RING_SIZE = 1000
+ALERT_FIELDS = ("alert_id", "product_id", "window_start", "window_end", "detected_at")
+
+
+class AlertRing:
+    """At most `capacity` alerts by alert_id; the newest (by detected_at) are kept."""
+
+    def __init__(self, capacity: int = RING_SIZE) -> None:
+        self.capacity = capacity
+        self._alerts: dict[str, dict[str, Any]] = {}
+
+    def add(self, alert: dict[str, Any]) -> None:
+        self._alerts[str(alert["alert_id"])] = alert
+        if len(self._alerts) > self.capacity * 2:
+            self._alerts = {str(a["alert_id"]): a for a in self.newest(self.capacity)}
+
+    def newest(self, limit: int) -> list[dict[str, Any]]:
+        """Newest first: by detected_at, then window_start, then alert_id, all descending."""
+        ordered = sorted(
+            self._alerts.values(),
+            key=lambda a: (a["detected_at"], a["window_start"], a["alert_id"]),
+            reverse=True,
+        )
+        return ordered[: min(limit, self.capacity)]
+
+    def __len__(self) -> int:
+        return min(len(self._alerts), self.capacity)
+
+
+alert_ring = AlertRing()
+
+
+def parse_alert(raw: bytes | None) -> dict[str, Any] | None:
+    """An alert as published (DESIGN.md), or None for anything else on the topic."""
+    try:
+        alert = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(alert, dict) or not all(isinstance(alert.get(f), str) for f in ALERT_FIELDS):
+        return None
+    return alert
+
+
+@app.service
+class AlertFeed(Service):
+    """Feeds `alert_ring` from ALERTS_TOPIC for as long as the worker runs."""
+
+    @Service.task
+    async def _follow(self) -> None:
+        while not self.should_stop:
+            try:
+                await self._follow_once()
+            except Exception as exc:  # the broker went away: follow again from the tail
+                logger.warning("alert feed interrupted (%s); following again in 5 s", exc)
+                await self.sleep(5.0)
+
+    async def _follow_once(self) -> None:
+        servers, topic = settings.kafka_bootstrap_servers, settings.alerts_topic
+        partitions = await topic_partitions(servers, topic)
+        if not partitions:  # the worker creates the topic at start-up
+            await self.sleep(2.0)
+            return
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign(tps)
+            starts = await consumer.beginning_offsets(tps)
+            ends = await consumer.end_offsets(tps)
+            for tp in tps:
+                consumer.seek(tp, max(starts[tp], ends[tp] - RING_SIZE))
+            logged_bad = False
+            while not self.should_stop:
+                polled = await consumer.getmany(timeout_ms=1000, max_records=1000)
+                for records in polled.values():
+                    for record in records:
+                        alert = parse_alert(record.value)
+                        if alert is not None:
+                            alert_ring.add(alert)
+                        elif not logged_bad:
+                            logged_bad = True
+                            logger.warning("alert feed: skipping a non-alert message on %s",
+                                           topic)  # fmt: skip
+                await asyncio.sleep(0)
+        finally:
+            await consumer.stop()

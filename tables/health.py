@@ -1,0 +1,83 @@
+"""GET /health (200 or 503, with the reasons) and GET /metrics (Prometheus text format).
+
+This worker is unhealthy (503) while the broker does not answer, while its tables recover,
+while Parquet writes fail (reading is paused), or before its first look at the broker.
+Consumer lag and the last event are reported, not judged: a quiet shop is not a fault.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+from faust.web import Request, Response, View
+
+from agents.alerts import iso_utc
+from app import metrics
+from app.faust_app import get_app
+from tables.owned_partitions import owned_partitions
+from tables.pipeline_probe import PROBE_EVERY_S, probe_state
+from tables.throughput import newest_event_ms, throughput
+from tables.web_params import reject_unknown
+
+app = get_app()
+PROBE_STALE_S = 6 * PROBE_EVERY_S
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+SINK_FAILING = metrics.REGISTRY.gauge(
+    "clickstream_sink_failing", "1 while Parquet writes fail and reading is paused."
+)
+
+
+def health_report(now: float) -> tuple[bool, dict[str, Any]]:
+    problems: list[str] = []
+    probe = probe_state.latest
+    broker: dict[str, Any] = {"reachable": None, "checked_at": None, "error": None}
+    if probe is None:
+        problems.append("starting: the broker has not been checked yet")
+    else:
+        broker.update(reachable=probe.reachable, checked_at=iso_utc(int(probe.at * 1000)))
+        if not probe.reachable:
+            broker["error"] = probe.error
+            problems.append(f"broker unreachable: {probe.error}")
+        elif now - probe.at > PROBE_STALE_S:
+            problems.append(f"broker not checked for {now - probe.at:.0f} s")
+    if app.in_recovery:
+        problems.append("recovering window tables from their changelogs")
+    if SINK_FAILING.get() > 0:
+        problems.append("Parquet writes are failing; input reading is paused")
+    newest = newest_event_ms()
+    received = throughput.last_received_at
+    body = {
+        "status": "unavailable" if problems else "ok",
+        "problems": problems,
+        "broker": broker,
+        "consumer_lag": dict(probe.lag) if probe is not None and probe.reachable else None,
+        "last_event_time": None if newest is None else iso_utc(newest),
+        "last_event_received_at": None if received is None else iso_utc(int(received * 1000)),
+        "events_per_second": round(throughput.per_second(), 3),
+        "partitions": sorted(owned_partitions()),
+        "rebalancing": bool(app.rebalancing),
+        "checked_at": iso_utc(int(now * 1000)),
+    }
+    return not problems, body
+
+
+@app.page("/health")
+class HealthView(View):
+    """GET this worker's health: 200 when it can do its job, 503 with the reasons when not."""
+
+    async def get(self, request: Request) -> Response:
+        reject_unknown(request.query, ())
+        healthy, body = health_report(time.time())
+        return self.json(body, status=200 if healthy else 503)
+
+
+@app.page("/metrics")
+class MetricsView(View):
+    """GET every counter and gauge of this worker in Prometheus text format."""
+
+    async def get(self, request: Request) -> Any:
+        reject_unknown(request.query, ())
+        body = metrics.REGISTRY.render().encode()
+        return web.Response(body=body, headers={"Content-Type": PROMETHEUS_TEXT})

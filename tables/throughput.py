@@ -1,0 +1,95 @@
+"""This worker's processing rate and freshness, sampled once a second, plus window-table gauges."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from app import metrics
+from app.faust_app import get_app
+from app.settings import get_settings
+from tables.owned_partitions import serving_states
+
+app = get_app()
+settings = get_settings()
+
+RATE_SPAN_S = 10.0
+EVENTS_PER_SECOND = metrics.REGISTRY.gauge(
+    "clickstream_events_per_second",
+    f"Valid input events this worker ingested per second, over the last {RATE_SPAN_S:.0f} s.",
+)
+LAST_EVENT_RECEIVED = metrics.REGISTRY.gauge(
+    "clickstream_last_event_received_timestamp_seconds",
+    "Wall-clock time this worker last ingested a valid event (0 = none since start).",
+)
+NEWEST_EVENT_TIME = metrics.REGISTRY.gauge(
+    "clickstream_newest_event_timestamp_seconds",
+    "Newest event time the window agent applied on this worker's partitions (0 = none).",
+)
+WINDOW_SLICES = metrics.REGISTRY.gauge(
+    "clickstream_window_table_slices",
+    "Stored (product, step-long slice) entries of this worker's window table.",
+)
+WINDOW_PRODUCTS = metrics.REGISTRY.gauge(
+    "clickstream_window_table_products", "Products with stored window slices on this worker."
+)
+
+
+class Throughput:
+    """Samples of the ingested-events counter: (monotonic time, total)."""
+
+    def __init__(self, span_s: float = RATE_SPAN_S) -> None:
+        self.span_s = span_s
+        self.samples: deque[tuple[float, float]] = deque()
+        self.last_received_at: float | None = None
+
+    def sample(self, total: float, monotonic_now: float, wall_now: float) -> None:
+        """Record the counter; events counted since the last sample arrived by `wall_now`."""
+        previous = self.samples[-1][1] if self.samples else 0.0
+        if total > previous:
+            self.last_received_at = wall_now
+        self.samples.append((monotonic_now, total))
+        while len(self.samples) > 2 and monotonic_now - self.samples[1][0] >= self.span_s:
+            self.samples.popleft()
+
+    def per_second(self) -> float:
+        if len(self.samples) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self.samples[0], self.samples[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+throughput = Throughput()
+
+
+@app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+async def sample_throughput() -> None:
+    throughput.sample(metrics.EVENTS_IN.total(), time.monotonic(), time.time())
+    EVENTS_PER_SECOND.set(round(throughput.per_second(), 3))
+    if throughput.last_received_at is not None:
+        LAST_EVENT_RECEIVED.set(round(throughput.last_received_at, 3))
+
+
+def newest_event_ms() -> int | None:
+    """Newest event time applied here: the highest source watermark plus the lateness."""
+    marks = [
+        watermark
+        for state in serving_states().values()
+        for watermark, _ in state.source_watermarks().values()
+    ]
+    return max(marks) + settings.allowed_lateness * 1000 if marks else None
+
+
+def collect_window_gauges() -> None:
+    slices, products = 0, set[str]()
+    for state in serving_states().values():
+        for members in state.stored_slices().values():
+            slices += len(members)
+            products.update(members)
+    WINDOW_SLICES.set(slices)
+    WINDOW_PRODUCTS.set(len(products))
+    newest = newest_event_ms()
+    NEWEST_EVENT_TIME.set(0 if newest is None else newest / 1000)
+
+
+metrics.REGISTRY.on_collect(collect_window_gauges)

@@ -1,0 +1,112 @@
+"""GET /api/top and GET /api/alerts: answers any worker gives for the whole deployment."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from faust.web import Request, Response, View
+
+from agents.alerts import iso_utc
+from app.faust_app import get_app
+from app.settings import get_settings
+from tables.alert_feed import RING_SIZE, alert_ring
+from tables.cluster import gather_shares, require_all_partitions
+from tables.pipeline_probe import probe_state
+from tables.top_products import (
+    METRICS,
+    ProductCounts,
+    SourceMarks,
+    global_watermark,
+    latest_complete_window,
+    merge_mark,
+    rank,
+)
+from tables.web_params import choice, reject_unknown, whole_number
+from tables.web_shares import MAX_TOP, SPEC, top_share, watermarks_share
+
+app = get_app()
+settings = get_settings()
+PROBE_FRESH_S = 30.0
+
+COMPLETE_WINDOW = (
+    "the newest window whose end the watermark has passed (watermark > window_end); the "
+    "watermark is the lowest, over input partitions, of (newest event time - ALLOWED_LATENESS) "
+    "the window agent has applied, so no later event can change this window"
+)
+
+
+def committed_marks() -> SourceMarks:
+    """Watermarks from the ingest group's commits, once the window agent has applied all.
+
+    Right after a restart no batch has been applied yet; if the window agent has no lag, every
+    input the ingest stage committed is already in the windows, so its watermark holds.
+    """
+    probe = probe_state.latest
+    if probe is None or not probe.reachable or time.time() - probe.at > PROBE_FRESH_S:
+        return {}
+    if probe.lag.get("windows", 1) != 0:
+        return {}
+    lateness = settings.allowed_lateness * 1000
+    return {source: (seen - lateness, 0.0) for source, seen in probe.committed_max_event_ms.items()}
+
+
+async def deployment_watermark() -> int | None:
+    shares = await gather_shares(watermarks_share, "/api/internal/watermarks", {})
+    require_all_partitions(shares)
+    marks: SourceMarks = {}
+    for share in shares:
+        for source, (mark, age) in share["sources"].items():
+            merge_mark(marks, int(source), int(mark), float(age))
+    return global_watermark(marks or committed_marks())
+
+
+@app.page("/api/top")
+class TopProductsView(View):
+    """GET the top products of the latest complete window, across every worker."""
+
+    async def get(self, request: Request) -> Response:
+        query = request.query
+        reject_unknown(query, ("metric", "limit"))
+        metric = choice(query, "metric", METRICS, "views")
+        limit = whole_number(query, "limit", 5, 1, MAX_TOP)
+        body: dict[str, Any] = {
+            "metric": metric,
+            "limit": limit,
+            "complete_window": COMPLETE_WINDOW,
+            "watermark": None,
+            "window_start": None,
+            "window_end": None,
+            "products": [],
+        }
+        watermark = await deployment_watermark()
+        if watermark is None:
+            return self.json(body)
+        start = latest_complete_window(SPEC, watermark)
+        params = {"window_start": str(start), "metric": metric, "limit": str(limit)}
+
+        async def local() -> dict[str, Any]:
+            return await top_share(start, metric, limit)
+
+        shares = await gather_shares(local, "/api/internal/top", params)
+        require_all_partitions(shares)
+        found = [ProductCounts(**p) for share in shares for p in share["products"]]
+        products = [{"rank": n, **p.as_json()} for n, p in enumerate(rank(found, metric, limit), 1)]
+        body.update(
+            watermark=iso_utc(watermark),
+            window_start=iso_utc(start),
+            window_end=iso_utc(start + SPEC.size_ms),
+            products=products,
+        )
+        return self.json(body)
+
+
+@app.page("/api/alerts")
+class AlertsView(View):
+    """GET the newest flash-sale alerts, newest first (by detected_at)."""
+
+    async def get(self, request: Request) -> Response:
+        reject_unknown(request.query, ("limit",))
+        limit = whole_number(request.query, "limit", 50, 1, RING_SIZE)
+        alerts = alert_ring.newest(limit)
+        return self.json({"limit": limit, "count": len(alerts), "alerts": alerts})
