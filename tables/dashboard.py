@@ -1,0 +1,101 @@
+"""GET / (the live dashboard), its static assets, and GET /api/status that it polls.
+
+Plain files shipped in the package (tables/static), no build step and no CDN: users run this
+offline. Only the named assets are served, never a path taken from the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+from faust.web import Request, Response, View
+
+from agents.alerts import iso_utc
+from app.faust_app import get_app
+from app.settings import get_settings
+from batch.day import next_report_time
+from tables.cluster import gather_shares
+from tables.pipeline_probe import probe_state
+from tables.web_guard import Unavailable
+from tables.web_params import reject_unknown
+from tables.web_shares import status_share
+
+logger = logging.getLogger(__name__)
+app = get_app()
+settings = get_settings()
+
+ASSETS = {
+    "dashboard.css": "text/css",
+    "dashboard.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
+}
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def asset(name: str) -> bytes:
+    return resources.files("tables").joinpath("static", name).read_bytes()
+
+
+@app.page("/")
+class DashboardView(View):
+    """GET the dashboard page."""
+
+    async def get(self, request: Request) -> Any:
+        return web.Response(body=asset("dashboard.html"), content_type="text/html",
+                            charset="utf-8", headers=NO_STORE)  # fmt: skip
+
+
+@app.page("/static/{name}")
+class StaticAssetView(View):
+    """GET one of the dashboard's assets by name."""
+
+    async def get(self, request: Request, name: str) -> Any:
+        content_type = ASSETS.get(name)
+        if content_type is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=asset(name), content_type=content_type, headers=NO_STORE)
+
+
+def report_schedule(now: datetime) -> dict[str, str]:
+    local = next_report_time(now, settings.report_time, settings.tz)
+    return {
+        "next_report_at": iso_utc(int(local.timestamp() * 1000)),
+        "next_report_local": local.isoformat(),
+        "report_timezone": settings.report_timezone,
+    }
+
+
+@app.page("/api/status")
+class StatusView(View):
+    """GET what the dashboard shows besides windows and alerts: rate, lag, next report."""
+
+    async def get(self, request: Request) -> Response:
+        reject_unknown(request.query, ())
+        try:
+            shares = await gather_shares(status_share, "/api/internal/status", {})
+            partial = False
+        except Unavailable as exc:
+            logger.info("status: answering for this worker only: %s", exc)
+            shares, partial = [await status_share()], True
+        probe = probe_state.latest
+        body = {
+            "events_per_second": round(sum(float(s["events_per_second"]) for s in shares), 3),
+            "workers": len(shares),
+            "partial": partial,
+            "consumer_lag": dict(probe.lag) if probe is not None and probe.reachable else None,
+            "broker_reachable": None if probe is None else probe.reachable,
+            **report_schedule(datetime.now(UTC)),
+            "thresholds": {
+                "views_above": settings.views_threshold,
+                "purchases_below": settings.purchases_threshold,
+                "window_seconds": settings.window_size,
+                "step_seconds": settings.window_step,
+            },
+            "generated_at": iso_utc(int(time.time() * 1000)),
+        }
+        return self.json(body)
