@@ -135,8 +135,12 @@ def test_the_build_context_holds_the_package_and_nothing_secret(dockerfile: Dock
     for source in sources:
         assert (ROOT / source).exists(), source
         assert not dockerignore_excludes(source), f".dockerignore leaves out {source}"
-    for data in pyproject["tool"]["setuptools"]["package-data"]["app"]:
-        assert not dockerignore_excludes(f"app/{data}")
+    for package, globs in pyproject["tool"]["setuptools"]["package-data"].items():
+        for glob in globs:
+            files = [p.relative_to(ROOT).as_posix() for p in (ROOT / package).glob(glob)]
+            assert files, f"package data {package}/{glob} matches nothing"
+            for data in files:
+                assert not dockerignore_excludes(data), f".dockerignore leaves out {data}"
     for private in (".env", ".venv/bin/python", "data/events/x.parquet", ".git/config"):
         assert dockerignore_excludes(private), f"{private} would be sent to the builder"
     assert dockerignore_excludes("app/__pycache__/cli.cpython-311.pyc")
