@@ -161,6 +161,8 @@ def test_the_worker_web_server_is_reachable_through_its_localhost_port(
     assert env["WEB_HOST"] == "0.0.0.0"
     container_ports = [port.rsplit(":", 1)[1] for port in worker["ports"]]
     assert env["WEB_PORT"] in container_ports
+    # A wildcard bind advertises the host name to the other workers: it must resolve.
+    assert worker["hostname"] == "worker"
 
 
 def test_the_web_api_is_anonymous_only_behind_a_localhost_binding(
