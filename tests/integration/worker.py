@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.structs import TopicPartition
 
 from app.kafka.broker import free_port
@@ -43,6 +45,16 @@ class WorkerEnv:
     @property
     def internal_topic(self) -> str:
         return f"{self.app_id}-events-by-product"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def sibling(self, data_dir: Path) -> WorkerEnv:
+        """Another worker of the same deployment (topics, group, settings): own dir and port."""
+        other = copy.copy(self)
+        other.data_dir, other.web_port, other.extra = data_dir, free_port(), dict(self.extra)
+        return other
 
     def environ(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "WEB_"))}
@@ -124,9 +136,12 @@ async def wait_drained(worker: Worker, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert worker.alive(), f"worker died:\n{worker.log()[-3000:]}"
-        ingest = await group_lag(env.bootstrap, f"{env.app_id}-ingest", env.topic)
-        windows = await group_lag(env.bootstrap, env.app_id, env.internal_topic)
-        alerts = await group_lag(env.bootstrap, env.app_id, env.alerts_topic)
+        try:
+            ingest = await group_lag(env.bootstrap, f"{env.app_id}-ingest", env.topic)
+            windows = await group_lag(env.bootstrap, env.app_id, env.internal_topic)
+            alerts = await group_lag(env.bootstrap, env.app_id, env.alerts_topic)
+        except GroupCoordinatorNotAvailableError:  # a fresh broker still creating its offsets
+            ingest = windows = alerts = None
         if ingest == 0 and windows == 0 and alerts == 0:
             return
         await asyncio.sleep(1.0)
