@@ -1,0 +1,43 @@
+"""Two real workers in one group, four partitions: either one answers for every product."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.streaming_cases import edge_cases
+from tests.integration.test_streaming_windows import produce
+from tests.integration.test_web_api import TOKEN, check_alerts, check_top, check_windows
+from tests.integration.web_support import get_ok, wait_ready
+from tests.integration.worker import Worker, WorkerEnv, wait_drained
+from tests.oracle import WindowOracle
+
+
+@pytest.mark.slow
+async def test_both_workers_answer_for_every_product(kafka_bootstrap: str, tmp_path: Path) -> None:
+    first = WorkerEnv(kafka_bootstrap, tmp_path / "a", partitions=4, extra={"WEB_TOKEN": TOKEN})
+    second = first.sibling(tmp_path / "b")
+    events = edge_cases(seed=5)
+    await produce(kafka_bootstrap, first.topic, [(0, orjson.dumps(e)) for e in events])
+    oracle = WindowOracle().feed_all((0, e) for e in events)
+    workers = [Worker(first, "a").start(), Worker(second, "b").start()]
+    try:
+        for worker in workers:
+            await wait_ready(worker, TOKEN)
+        await wait_drained(workers[0])
+        owned = [
+            set((await get_ok(w.env.web_url, "/health", TOKEN))["partitions"]) for w in workers
+        ]
+        assert owned[0] and owned[1], f"one worker holds every partition: {owned}"
+        assert owned[0] | owned[1] == {0, 1, 2, 3} and not owned[0] & owned[1]
+        for worker in workers:
+            await check_windows(worker.env.web_url, oracle)
+            await check_top(worker.env.web_url, oracle)
+            await check_alerts(worker.env.web_url, oracle)
+        status = await get_ok(first.web_url, "/api/status", TOKEN)
+        assert (status["workers"], status["partial"]) == (2, False)
+    finally:
+        for worker in workers:
+            worker.stop()
