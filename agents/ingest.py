@@ -75,9 +75,14 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.service.flush(set(revoked), force=True)
         for tp in revoked:
             self.service.buffers.pop(tp, None)
+            self.service.resumed.discard(tp)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.service.resume(set(assigned))
+        # aiokafka may hand out records of a new assignment before this coroutine is done,
+        # so the state a partition needs is restored by the consuming task, before its first
+        # records are routed (IngestService.resume).
+        for tp in assigned:
+            self.service.resumed.discard(tp)
 
 
 @app.service
@@ -100,6 +105,7 @@ class IngestService(Service):
         )
         self.buffers: dict[TopicPartition, SinkBuffer] = {}
         self.durable_end: dict[TopicPartition, int] = {}
+        self.resumed: set[TopicPartition] = set()
         self._logged_reasons: set[str] = set()
         self._pending: list[asyncio.Future[object]] = []
         self.consumer: AIOKafkaConsumer | None = None
@@ -159,6 +165,9 @@ class IngestService(Service):
                 continue
             polled = await self.consumer.getmany(timeout_ms=500, max_records=5000)
             now_ms = int(time.time() * 1000)
+            fresh = set(polled) - self.resumed
+            if fresh:
+                await self.resume(fresh)
             for tp, records in polled.items():
                 await self._handle(tp, records, now_ms)
                 highwater = self.consumer.highwater(tp)
@@ -286,7 +295,8 @@ class IngestService(Service):
                 raise IngestDeliveryError(msg) from error
 
     async def resume(self, assigned: set[TopicPartition]) -> None:
-        """On assignment: finish interrupted Parquet writes, restore each watermark."""
+        """Before a newly assigned partition's first records: finish interrupted Parquet
+        writes and restore its watermark from the committed offset's metadata."""
         assert self.admin is not None
         committed = await self.admin.list_consumer_group_offsets(
             self.group_id, partitions=list(assigned)
@@ -309,3 +319,4 @@ class IngestService(Service):
                 tp, self.durable_end[tp], self.router.max_seen.get(tp.partition),
                 self.router.source_partitions,
             )  # fmt: skip
+            self.resumed.add(tp)

@@ -25,7 +25,8 @@ settings = get_settings()
 RETENTION_MS = 3600 * 1000
 
 _states: dict[int, PartitionWindows] = {}
-_sent_before_start: set[str] = set()
+_recently_sent: set[str] = set()  # alert_ids found on ALERTS_TOPIC when partitions arrived
+_checked_partitions: set[int] = set()  # partitions assigned since _recently_sent was read
 
 
 def partition_state(partition: int) -> PartitionWindows:
@@ -39,7 +40,7 @@ def partition_state(partition: int) -> PartitionWindows:
             RETENTION_MS,
             slices_table,
             alerted_table,
-            already_alerted=_sent_before_start.__contains__,
+            already_alerted=_recently_sent.__contains__,
         )
 
         def mine(key: bytes) -> bool:
@@ -61,6 +62,7 @@ async def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any
     for tp in args[0]:
         if tp.topic == product_events_topic.get_topic_name():
             _states.pop(tp.partition, None)
+            _checked_partitions.discard(tp.partition)
 
 
 async def publish_alert(topic: TopicT, record: dict[str, Any]) -> None:
@@ -72,19 +74,35 @@ async def publish_alert(topic: TopicT, record: dict[str, Any]) -> None:
 @app.agent(product_events_topic)
 async def count_product_windows(stream: Any) -> None:
     """Apply each batch, send new alerts, persist state; ack only once all of that is done."""
-    _sent_before_start.update(
-        await recent_alert_ids(settings.kafka_bootstrap_servers, settings.alerts_topic)
-    )
     async for event in stream.noack().events():
-        partition = event.message.partition
-        state = partition_state(partition)
-        batch = ProductBatch.decode(event.value)
-        skipped_before = state.duplicates_skipped
-        for alert in state.apply(batch):
-            await publish_alert(alerts_topic, alert_record(alert, int(time.time() * 1000)))
-            state.mark_alerted(alert)
-            metrics.ALERTS.inc()
-            console.warning("FLASH SALE ALERT\n%s", console_table(alert))
-        state.flush()
-        metrics.DUPLICATES.inc(state.duplicates_skipped - skipped_before)
+        try:
+            await _apply_batch(event)
+        except Exception as exc:
+            # Faust would ack an event whose processing raised; stop the worker instead, so
+            # its committed offset stays behind this batch and a restart replays it exactly.
+            logger.exception("window agent: a batch failed; stopping the worker to replay it")
+            await app.crash(exc)
+            return
         await stream.ack(event)
+
+
+async def _apply_batch(event: Any) -> None:
+    """Count one product batch, send its new alerts, persist the changed state."""
+    partition = event.message.partition
+    if partition not in _checked_partitions:
+        # At start and after a rebalance: a previous owner may have sent an alert and died
+        # before writing its marker; the alerts topic says so.
+        _recently_sent.update(
+            await recent_alert_ids(settings.kafka_bootstrap_servers, settings.alerts_topic)
+        )
+        _checked_partitions.add(partition)
+    state = partition_state(partition)
+    batch = ProductBatch.decode(event.value)
+    skipped_before = state.duplicates_skipped
+    for alert in state.apply(batch):
+        await publish_alert(alerts_topic, alert_record(alert, int(time.time() * 1000)))
+        state.mark_alerted(alert)
+        metrics.ALERTS.inc()
+        console.warning("FLASH SALE ALERT\n%s", console_table(alert))
+    state.flush()
+    metrics.DUPLICATES.inc(state.duplicates_skipped - skipped_before)
