@@ -6,11 +6,9 @@ import logging
 from datetime import UTC, datetime
 
 import orjson
-from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import TopicPartition
 
 from agents.window_state import WindowAlert
-from app.kafka.topics import topic_partitions
+from app.kafka.topics import topic_tail
 
 logger = logging.getLogger(__name__)
 console = logging.getLogger("flash_sale")
@@ -62,21 +60,13 @@ async def recent_alert_ids(bootstrap: str, topic: str) -> set[str]:
     An alert is sent before its marker is written to the table; after a crash between the
     two, the replayed window qualifies again and this set keeps it from being sent twice.
     """
-    tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
-    if not tps:
-        return set()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        starts = await consumer.beginning_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, max(starts[tp], ends[tp] - RECENT_PER_PARTITION))
-        found: set[str] = set()
-        remaining = {tp for tp in tps if ends[tp] > starts[tp]}
+    found: set[str] = set()
+    async with topic_tail(bootstrap, topic, RECENT_PER_PARTITION) as tail:
+        if tail is None:
+            return found
+        remaining = tail.unread()
         while remaining:
-            polled = await consumer.getmany(*remaining, timeout_ms=2000)
+            polled = await tail.consumer.getmany(*remaining, timeout_ms=2000)
             if not polled:
                 break
             for tp, records in polled.items():
@@ -85,8 +75,6 @@ async def recent_alert_ids(bootstrap: str, topic: str) -> set[str]:
                         found.add(str(orjson.loads(record.value)["alert_id"]))
                     except (orjson.JSONDecodeError, KeyError, TypeError):
                         logger.warning("ignoring a non-alert message at %s@%s", tp, record.offset)
-                if records[-1].offset + 1 >= ends[tp]:
+                if records[-1].offset + 1 >= tail.ends[tp]:
                     remaining.discard(tp)
-        return found
-    finally:
-        await consumer.stop()
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 app = get_app()
 settings = get_settings()
 RETENTION_MS = 3600 * 1000
+STEP_TIMEOUT_S = 60.0  # a Kafka round trip that takes longer stops the worker (then replay)
 
 _states: dict[int, PartitionWindows] = {}
 _recently_sent: set[str] = set()  # alert_ids found on ALERTS_TOPIC when partitions arrived
@@ -66,9 +68,9 @@ async def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any
 
 
 async def publish_alert(topic: TopicT, record: dict[str, Any]) -> None:
-    """Send one alert and wait until Kafka has it (acks=all)."""
+    """Send one alert and wait until Kafka has it (acks=all); a send that hangs is an error."""
     fut = await topic.send(key=str(record["product_id"]).encode(), value=orjson.dumps(record))
-    await fut
+    await asyncio.wait_for(fut, STEP_TIMEOUT_S)
 
 
 @app.agent(product_events_topic)
@@ -92,9 +94,8 @@ async def _apply_batch(event: Any) -> None:
     if partition not in _checked_partitions:
         # At start and after a rebalance: a previous owner may have sent an alert and died
         # before writing its marker; the alerts topic says so.
-        _recently_sent.update(
-            await recent_alert_ids(settings.kafka_bootstrap_servers, settings.alerts_topic)
-        )
+        recent = recent_alert_ids(settings.kafka_bootstrap_servers, settings.alerts_topic)
+        _recently_sent.update(await asyncio.wait_for(recent, STEP_TIMEOUT_S))
         _checked_partitions.add(partition)
     state = partition_state(partition)
     batch = ProductBatch.decode(event.value)

@@ -13,12 +13,10 @@ import logging
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import TopicPartition
 from mode import Service
 
 from app.faust_app import get_app
-from app.kafka.topics import topic_partitions
+from app.kafka.topics import topic_tail
 from app.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -83,19 +81,11 @@ class AlertFeed(Service):
 
     async def _follow_once(self) -> None:
         servers, topic = settings.kafka_bootstrap_servers, settings.alerts_topic
-        partitions = await topic_partitions(servers, topic)
-        if not partitions:  # the worker creates the topic at start-up
-            await self.sleep(2.0)
-            return
-        tps = [TopicPartition(topic, p) for p in partitions]
-        consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            consumer.assign(tps)
-            starts = await consumer.beginning_offsets(tps)
-            ends = await consumer.end_offsets(tps)
-            for tp in tps:
-                consumer.seek(tp, max(starts[tp], ends[tp] - RING_SIZE))
+        async with topic_tail(servers, topic, RING_SIZE) as tail:
+            if tail is None:  # the worker creates the topic at start-up
+                await self.sleep(2.0)
+                return
+            consumer = tail.consumer
             logged_bad = False
             while not self.should_stop:
                 polled = await consumer.getmany(timeout_ms=1000, max_records=1000)
@@ -109,5 +99,3 @@ class AlertFeed(Service):
                             logger.warning("alert feed: skipping a non-alert message on %s",
                                            topic)  # fmt: skip
                 await asyncio.sleep(0)
-        finally:
-            await consumer.stop()

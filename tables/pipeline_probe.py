@@ -109,7 +109,7 @@ class PipelineProbe(Service):
         stages = {
             "ingest": (f"{settings.app_id}-ingest", settings.kafka_topic),
             "windows": (settings.app_id, settings.product_events_topic),
-            "alerts": (settings.app_id, settings.alerts_topic),
+            "alerts": (f"{settings.app_id}-alert-sink", settings.alerts_topic),
         }
         existing = set(await admin.list_topics())
         wanted = sorted({topic for _, topic in stages.values() if topic in existing})

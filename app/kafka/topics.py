@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import TopicPartition
 
 from app.errors import SettingsMismatchError
 
@@ -48,3 +54,38 @@ async def ensure_topic(
             f"set {setting}={len(existing)}, or delete the topic and the worker state to rebuild"
         )
         raise SettingsMismatchError(msg)
+
+
+@dataclass
+class TopicTail:
+    """A consumer outside any group, positioned `per_partition` records before each end."""
+
+    consumer: AIOKafkaConsumer
+    starts: dict[TopicPartition, int]
+    ends: dict[TopicPartition, int]
+
+    def unread(self) -> set[TopicPartition]:
+        """Partitions that hold records to read."""
+        return {tp for tp, end in self.ends.items() if end > self.starts[tp]}
+
+
+@contextlib.asynccontextmanager
+async def topic_tail(
+    bootstrap: str, topic: str, per_partition: int
+) -> AsyncIterator[TopicTail | None]:
+    """Read the newest records of every partition of `topic` (None when it does not exist)."""
+    tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
+    if not tps:
+        yield None
+        return
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, max(starts[tp], ends[tp] - per_partition))
+        yield TopicTail(consumer, starts, ends)
+    finally:
+        await consumer.stop()

@@ -139,7 +139,7 @@ async def wait_drained(worker: Worker, timeout: float = 180.0) -> None:
         try:
             ingest = await group_lag(env.bootstrap, f"{env.app_id}-ingest", env.topic)
             windows = await group_lag(env.bootstrap, env.app_id, env.internal_topic)
-            alerts = await group_lag(env.bootstrap, env.app_id, env.alerts_topic)
+            alerts = await group_lag(env.bootstrap, f"{env.app_id}-alert-sink", env.alerts_topic)
         except GroupCoordinatorNotAvailableError:  # a fresh broker still creating its offsets
             ingest = windows = alerts = None
         if ingest == 0 and windows == 0 and alerts == 0:
