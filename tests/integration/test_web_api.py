@@ -82,9 +82,17 @@ async def check_alerts(base: str, oracle: WindowOracle) -> None:
 async def check_metrics_and_health(
     base: str, events: list[dict[str, object]], oracle: WindowOracle
 ) -> None:
-    status, text, content_type = await get(base, "/metrics", TOKEN)
-    assert status == 200 and content_type == "text/plain"
-    samples = prometheus_samples(text)
+    lags = [
+        f'clickstream_consumer_lag{{stage="{stage}"}}' for stage in ("ingest", "windows", "alerts")
+    ]
+    deadline = time.monotonic() + 30  # the broker is probed every 5 s: wait for a fresh look
+    while True:
+        status, text, content_type = await get(base, "/metrics", TOKEN)
+        assert status == 200 and content_type == "text/plain"
+        samples = prometheus_samples(text)
+        if all(samples.get(lag) == 0 for lag in lags) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
     by_type = Counter(str(e["event_type"]) for e in events)
     for kind in ("view", "add_to_cart", "purchase"):
         assert samples[f'clickstream_events_total{{type="{kind}"}}'] == by_type[kind]
@@ -92,8 +100,8 @@ async def check_metrics_and_health(
     assert dlq == len(BAD_INPUT)
     assert samples["clickstream_late_events_total"] == oracle.late
     assert samples["clickstream_alerts_total"] == len(oracle.alerts)
-    for stage in ("ingest", "windows", "alerts"):
-        assert samples[f'clickstream_consumer_lag{{stage="{stage}"}}'] == 0
+    for lag in lags:
+        assert samples[lag] == 0
     assert samples["clickstream_window_table_slices"] > 0
     assert "clickstream_events_per_second" in samples
     health = await get_ok(base, "/health", TOKEN)
