@@ -164,7 +164,10 @@ class KafkaPublisher:
             if self._arrays[partition] and older_than == 0.0:
                 await self._send_array(partition, self._arrays[partition])
                 self._arrays[partition] = []
-            if partition in self._builders and now - self._opened[partition] >= older_than:
+            # older_than=0 sends everything, including a batch the arrays above just opened
+            # (its opening time is later than `now`).
+            opened = self._opened.get(partition, now)
+            if partition in self._builders and (older_than == 0.0 or now - opened >= older_than):
                 await self._send(partition)
 
     async def close(self, timeout: float) -> None:
