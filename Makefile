@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test unit check clean
+.PHONY: install run test unit check bench soak clean
 
 install: $(STAMP)
 
@@ -30,6 +30,15 @@ check: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# Every performance figure against a baseline measured in the same run (~15 min; not in CI).
+bench: install
+	@bash scripts/test-with-broker.sh $(BIN)/python -m bench
+
+# The worker under live traffic for SOAK_MINUTES (default 30): memory and lag, CSV and PNG.
+soak: install
+	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
+	@bash scripts/test-with-broker.sh $(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -25,8 +25,8 @@ KAFKA_CASES = ((1, 1), (1, 4), (100, 1), (100, 4))  # (events per message, parti
 ROUNDS = 3
 
 
-def _rate(args: list[str]) -> float:
-    return max(_one_rate(args) for _ in range(ROUNDS))
+def _rate(args: list[str], rounds: int = ROUNDS) -> float:
+    return max(_one_rate(args) for _ in range(rounds))
 
 
 def _one_rate(args: list[str]) -> float:
@@ -53,14 +53,20 @@ async def _create_topic(bootstrap: str, partitions: int) -> str:
         await admin.close()
 
 
-def run(bootstrap: str) -> dict[str, float]:
+def run(
+    bootstrap: str,
+    events: int = EVENTS,
+    rounds: int = ROUNDS,
+    cases: tuple[tuple[int, int], ...] = KAFKA_CASES,
+) -> dict[str, float]:
     """Events/s for generation alone and for each Kafka case (live, --rate 0)."""
     figures = {
         "generate_to_devnull": _rate(
-            ["--start", "2024-06-01T00:00:00Z", "--count", str(EVENTS), "--output", "/dev/null"]
+            ["--start", "2024-06-01T00:00:00Z", "--count", str(events), "--output", "/dev/null"],
+            rounds,
         ),
     }
-    for batch_size, partitions in KAFKA_CASES:
+    for batch_size, partitions in cases:
         topic = asyncio.run(_create_topic(bootstrap, partitions))  # one topic for all rounds
         figures[f"kafka_batch{batch_size}_partitions{partitions}"] = _rate(
             [
@@ -71,10 +77,11 @@ def run(bootstrap: str) -> dict[str, float]:
                 "--rate",
                 "0",
                 "--count",
-                str(EVENTS),
+                str(events),
                 "--batch-size",
                 str(batch_size),
-            ]
+            ],
+            rounds,
         )
     return figures
 

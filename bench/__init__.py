@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` prints our figures next to a baseline measured in the same run."""

@@ -1,0 +1,141 @@
+"""`make bench`: every performance figure as "ours / baseline = ratio", printed and saved as JSON.
+
+Runs against the broker in TEST_KAFKA_BOOTSTRAP (scripts/test-with-broker.sh starts one).
+Knobs for quicker or wider runs: BENCH_ONLY (streaming,latency,simulator,report),
+BENCH_EVENTS, BENCH_PARTITIONS (e.g. 1,4), BENCH_EVENT_RATE, BENCH_STREAM_TIMEOUT,
+BENCH_LATENCY_SECONDS, BENCH_SIM_EVENTS, BENCH_REPORT_EVENTS.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from bench import latency, producer_limit, report, simulator, streaming
+from bench.probes import load_average, log
+from bench.table import Row, format_table
+
+RESULTS = Path(__file__).parent / "results"
+SECTIONS = ("streaming", "latency", "simulator", "report")
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _git_state() -> dict[str, object]:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "app", "agents", "tables", "batch").splitlines()
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted_code_files": len(changed)}
+
+
+def streaming_rows(figures: dict[str, object]) -> list[Row]:
+    rows = []
+    for case in figures.values():
+        assert isinstance(case, dict)
+        ours, base = case["ours"], case["baseline"]
+        per_msg = "1 event/msg" if case["batch_size"] == 1 else f"{case['batch_size']} events/msg"
+        parts = f"{case['partitions']} partition" + ("s" if case["partitions"] > 1 else "")
+        bound = "" if ours["drained"] else "<= "
+        rows.append(Row(
+            f"streaming e2e, {per_msg}, {parts}", f"{bound}{ours['events_per_s']:,} ev/s",
+            f"{base['events_per_s']:,} ev/s aiokafka+dict", case["ratio"],
+            f"{case['events']:,} ev, {case['products']:,} products; "
+            f"load {ours['loadavg_before'][0]}->{ours['loadavg_after'][0]} "
+            f"(baseline {base['loadavg_before'][0]}->{base['loadavg_after'][0]})",
+        ))  # fmt: skip
+    return rows
+
+
+def latency_rows(figures: dict[str, object]) -> list[Row]:
+    p99 = figures["p99_s"]
+    return [Row(
+        f"alert latency p99 at {float(figures['rate']):,.0f} ev/s",  # type: ignore[arg-type]
+        f"{p99} s", "1.0 s target", float(p99) if p99 is not None else None,  # type: ignore[arg-type]
+        f"p50 {figures['p50_s']} s, {figures['count']} of {figures['expected']} alerts, "
+        f"load {figures['loadavg_before'][0]}->{figures['loadavg_after'][0]}",  # type: ignore[index]
+    )]  # fmt: skip
+
+
+def simulator_rows(ours: dict[str, float], raw: dict[int, dict[str, float]]) -> list[Row]:
+    rows = []
+    for batch, limit in raw.items():
+        rate = ours[f"kafka_batch{batch}_partitions1"]
+        per_msg = "1 event/msg" if batch == 1 else f"{batch} events/msg"
+        rows.append(Row(f"simulator -> broker, {per_msg}", f"{rate:,.0f} ev/s",
+                        f"{limit['events_per_s']:,} ev/s raw producer",
+                        round(rate / limit["events_per_s"], 3),
+                        f"generation alone {ours['generate_to_devnull']:,.0f} ev/s"))  # fmt: skip
+    return rows
+
+
+def report_rows(figures: dict[str, object]) -> list[Row]:
+    (row,) = figures.values()
+    assert isinstance(row, dict)
+    n = row["events"]
+    return [Row(f"daily report, {n:,} events",
+                f"{n / row['report_s']:,.0f} ev/s ({row['report_s']} s)",
+                f"{n / row['python_loop_s']:,.0f} ev/s ({row['python_loop_s']} s) Python loop",
+                row["speedup"], "DuckDB over Parquet, results checked equal")]  # fmt: skip
+
+
+def main() -> None:
+    bootstrap = _env("TEST_KAFKA_BOOTSTRAP", "localhost:9092")
+    only = set(_env("BENCH_ONLY", ",".join(SECTIONS)).split(","))
+    started, began = datetime.now(UTC), time.monotonic()
+    result: dict[str, object] = {"started_at": started.isoformat(), "machine": {
+        "cpus": os.cpu_count(), "loadavg_start": load_average()}, "git": _git_state()}  # fmt: skip
+    rows: list[Row] = []
+    if "streaming" in only:
+        figures = streaming.run(
+            bootstrap, events=int(_env("BENCH_EVENTS", "1000000")),
+            partitions=tuple(int(p) for p in _env("BENCH_PARTITIONS", "1").split(",")),
+            rate=float(_env("BENCH_EVENT_RATE", "5000")),
+            timeout=float(_env("BENCH_STREAM_TIMEOUT", "600")),
+        )  # fmt: skip
+        result["streaming"] = figures
+        rows += streaming_rows(figures)
+    if "latency" in only:
+        result["latency"] = figures = latency.run(
+            bootstrap, seconds=float(_env("BENCH_LATENCY_SECONDS", "60"))
+        )
+        rows += latency_rows(figures)
+    if "simulator" in only:
+        events = int(_env("BENCH_SIM_EVENTS", "1000000"))
+        log(f"simulator: {events:,} events, 1 and 100 per message, then the raw producer")
+        sim = simulator.run(bootstrap, events=events, rounds=1, cases=((1, 1), (100, 1)))
+        raw = {batch: producer_limit.run(bootstrap, events, batch) for batch in (1, 100)}
+        result["simulator"] = {
+            "simulate": sim,
+            "raw_producer": {f"batch{b}": f for b, f in raw.items()},
+        }
+        rows += simulator_rows(sim, raw)
+    if "report" in only:
+        events = int(_env("BENCH_REPORT_EVENTS", "10000000"))
+        log(f"report: writing {events:,} events of a day, then DuckDB and the Python loop")
+        with tempfile.TemporaryDirectory(prefix="bench-report-") as scratch:
+            result["report"] = figures = report.run(Path(scratch), (events,))
+        rows += report_rows(figures)
+    result["table"] = [row.as_dict() for row in rows]
+    result["machine"]["loadavg_end"] = load_average()  # type: ignore[index]
+    result["duration_s"] = round(time.monotonic() - began)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"bench-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    data = orjson.dumps(result, option=orjson.OPT_INDENT_2)
+    path.write_bytes(data)
+    (RESULTS / "latest.json").write_bytes(data)
+    print(format_table(rows, started, result["duration_s"]))  # type: ignore[arg-type]
+    print(f"figures: {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+
+
+if __name__ == "__main__":
+    main()

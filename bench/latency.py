@@ -1,0 +1,208 @@
+"""Alert latency at 5,000 events/s: qualifying event sent -> its alert read from ALERTS_TOPIC.
+
+    bash scripts/test-with-broker.sh .venv/bin/python -m bench.latency
+
+Live shoppers come from `clickstream simulate` (10,000 products, event time = now); next to
+them this module plants bursts of views for products of its own, one burst every BURST_EVERY_S.
+It recounts those products' windows itself: the view that makes a window exceed
+VIEWS_THRESHOLD (with fewer than PURCHASES_THRESHOLD purchases: planted products get none) is
+that window's qualifying event, and the latency of the window's alert is the time the alert is
+read minus the time that view was handed to the producer. Both are perf_counter() readings in
+this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+
+from app.kafka.topics import topic_partitions
+from app.simulator.wire import TimestampFormatter
+from bench.probes import (
+    create_topic,
+    ingest_joined_line,
+    load_average,
+    log,
+    wait_assigned,
+    wait_until_quiet,
+)
+from tests.integration.worker import Worker, WorkerEnv
+
+CLICKSTREAM = str(Path(sys.executable).parent / "clickstream")
+PRODUCTS = 10_000
+VIEWS_THRESHOLD, PURCHASES_THRESHOLD = 100, 5
+STEP_MS, SIZE_MS = 60_000, 600_000
+BURST_VIEWS = 110  # the 101st is the qualifying one
+BURST_SECONDS = 0.25
+BURST_EVERY_S = 2.0
+WARMUP_S = 15.0
+PLANTED_RATE = BURST_VIEWS / BURST_EVERY_S  # events/s the bursts add on average
+
+
+def start_shoppers(bootstrap: str, topic: str, rate: float, seconds: float, log_path: Path
+                   ) -> subprocess.Popen[bytes]:  # fmt: skip
+    """`clickstream simulate` live at `rate` events/s over PRODUCTS products, for `seconds`."""
+    with log_path.open("ab") as out:
+        return subprocess.Popen(
+            [CLICKSTREAM, "simulate", "--rate", f"{rate:g}", "--duration", f"{seconds:g}",
+             "--products", str(PRODUCTS), "--seed", "1", "--topic", topic,
+             "--bootstrap", bootstrap],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def stop_shoppers(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@dataclass
+class PlantedWindows:
+    """The test's own recount of planted products: which view made which window qualify."""
+
+    views: dict[tuple[str, int], int] = field(default_factory=dict)
+    qualified_at: dict[tuple[str, int], float] = field(default_factory=dict)
+
+    def view(self, product: str, t_ms: int, sent_at: float) -> None:
+        newest = t_ms - t_ms % STEP_MS
+        for start in range(newest - SIZE_MS + STEP_MS, newest + 1, STEP_MS):
+            key = (product, start)
+            count = self.views[key] = self.views.get(key, 0) + 1
+            if count == VIEWS_THRESHOLD + 1:  # purchases stay at 0 < PURCHASES_THRESHOLD
+                self.qualified_at[key] = sent_at
+
+
+async def plant_bursts(producer: AIOKafkaProducer, topic: str, seconds: float,
+                       planted: PlantedWindows) -> int:  # fmt: skip
+    """One burst of BURST_VIEWS views of a new product every BURST_EVERY_S; returns bursts."""
+    stamp = TimestampFormatter()
+    bursts = math.floor(seconds / BURST_EVERY_S)
+    slots = 10
+    began = time.perf_counter()
+    for n in range(bursts):
+        await asyncio.sleep(max(began + n * BURST_EVERY_S - time.perf_counter(), 0))
+        product = f"flash-{n:04d}"
+        for slot in range(slots):
+            for i in range(slot * BURST_VIEWS // slots, (slot + 1) * BURST_VIEWS // slots):
+                t_ms = int(time.time() * 1000)
+                event = {"user_id": f"B{i:04d}", "product_id": product, "event_type": "view",
+                         "timestamp": stamp.format(t_ms)}  # fmt: skip
+                sent_at = time.perf_counter()
+                await producer.send(topic, orjson.dumps(event), key=product.encode())
+                planted.view(product, t_ms, sent_at)
+            await asyncio.sleep(BURST_SECONDS / slots)
+    await producer.flush()
+    return bursts
+
+
+def _window_start_ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+async def read_alerts(bootstrap: str, topic: str, into: dict[tuple[str, int], float],
+                      stop: asyncio.Event) -> None:  # fmt: skip
+    """Note when each alert is read: (product, window start ms) -> perf_counter()."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                fetch_max_wait_ms=5)  # fmt: skip
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
+        consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, starts[tp])
+        while not stop.is_set():
+            polled = await consumer.getmany(timeout_ms=50)
+            read_at = time.perf_counter()
+            for records in polled.values():
+                for record in records:
+                    alert = orjson.loads(record.value)
+                    key = (alert["product_id"], _window_start_ms(alert["window_start"]))
+                    into.setdefault(key, read_at)
+    finally:
+        await consumer.stop()
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(math.ceil(share * len(ordered)) - 1, 0)]
+
+
+async def measure(bootstrap: str, workdir: Path, rate: float, seconds: float) -> dict[str, object]:
+    topic = await create_topic(bootstrap, "bench-latency", 1)
+    env = WorkerEnv(bootstrap, workdir / "w", partitions=4, extra={"PYTHONUNBUFFERED": "1"})
+    env.topic = topic
+    worker = Worker(env).start()
+    shoppers = None
+    try:
+        await wait_assigned(worker, ingest_joined_line(worker))
+        read: dict[tuple[str, int], float] = {}
+        stop = asyncio.Event()
+        reader = asyncio.create_task(read_alerts(bootstrap, env.alerts_topic, read, stop))
+        shoppers = start_shoppers(bootstrap, topic, rate - PLANTED_RATE, WARMUP_S + seconds + 5,
+                                  workdir / "shoppers.log")  # fmt: skip
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                    enable_idempotence=True, linger_ms=1)  # fmt: skip
+        await producer.start()
+        planted = PlantedWindows()
+        try:
+            await asyncio.sleep(WARMUP_S)
+            bursts = await plant_bursts(producer, topic, seconds, planted)
+        finally:
+            await producer.stop()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not planted.qualified_at.keys() <= read.keys():
+            assert worker.alive(), worker.log()[-3000:]
+            await asyncio.sleep(0.2)
+        stop.set()
+        await reader
+    finally:
+        if shoppers is not None:
+            stop_shoppers(shoppers)
+        worker.stop()
+    latencies = [read[k] - sent for k, sent in planted.qualified_at.items() if k in read]
+    expected = len(planted.qualified_at)
+    unexpected = [k for k in read if k[0].startswith("flash-") and k not in planted.qualified_at]
+    return {
+        "rate": rate, "seconds": seconds, "bursts": bursts, "count": len(latencies),
+        "expected": expected, "missing": expected - len(latencies),
+        "unexpected_planted_alerts": len(unexpected),
+        "other_alerts": sum(1 for k in read if not k[0].startswith("flash-")),
+        "p50_s": round(percentile(latencies, 0.50), 3) if latencies else None,
+        "p99_s": round(percentile(latencies, 0.99), 3) if latencies else None,
+        "max_s": round(max(latencies), 3) if latencies else None,
+    }  # fmt: skip
+
+
+def run(bootstrap: str, rate: float = 5000.0, seconds: float = 60.0) -> dict[str, object]:
+    """Latency of planted alerts over `seconds` of bursts at a total of `rate` events/s."""
+    quiet = wait_until_quiet()
+    log(f"latency: {rate:,.0f} events/s live, bursts for {seconds:.0f} s after a warm-up")
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as scratch:
+        figures = asyncio.run(measure(bootstrap, Path(scratch), rate, seconds))
+    log(f"latency: p50 {figures['p50_s']} s, p99 {figures['p99_s']} s over {figures['count']}")
+    return figures | quiet | {"loadavg_after": load_average()}
+
+
+if __name__ == "__main__":
+    result = run(os.environ.get("TEST_KAFKA_BOOTSTRAP", "localhost:9092"))
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
