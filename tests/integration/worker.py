@@ -20,7 +20,7 @@ from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.structs import TopicPartition
 
 from app.kafka.broker import free_port
-from app.kafka.topics import topic_partitions
+from app.kafka.topics import topic_partitions, topic_tail
 
 FAUST = str(Path(sys.executable).parent / "faust")
 
@@ -152,29 +152,18 @@ async def read_topic(
     bootstrap: str, topic: str
 ) -> list[tuple[int, int, bytes | None, bytes, list[tuple[str, bytes]]]]:
     """Every record of a topic: (partition, offset, key, value, headers)."""
-    tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
-    if not tps:
-        return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        starts = await consumer.beginning_offsets(tps)
-        for tp in tps:  # (seek_to_beginning after end_offsets fetched nothing here)
-            consumer.seek(tp, starts[tp])
-        out = []
-        remaining = {tp for tp in tps if ends[tp] > 0}
+    out = []
+    async with topic_tail(bootstrap, topic, per_partition=2**62) as tail:
+        remaining = tail.unread() if tail is not None else set()
         while remaining:
-            polled = await consumer.getmany(*remaining, timeout_ms=3000)
+            assert tail is not None
+            polled = await tail.consumer.getmany(*remaining, timeout_ms=3000)
             assert polled, f"could not read {topic} to its end"
             for tp, records in polled.items():
                 out += [(tp.partition, r.offset, r.key, r.value, list(r.headers)) for r in records]
-                if records[-1].offset + 1 >= ends[tp]:
+                if records[-1].offset + 1 >= tail.ends[tp]:
                     remaining.discard(tp)
-        return out
-    finally:
-        await consumer.stop()
+    return out
 
 
 def alerts_of(
