@@ -29,6 +29,8 @@ STEP_TIMEOUT_S = 60.0  # a Kafka round trip that takes longer stops the worker (
 _states: dict[int, PartitionWindows] = {}
 _recently_sent: set[str] = set()  # alert_ids found on ALERTS_TOPIC when partitions arrived
 _checked_partitions: set[int] = set()  # partitions assigned since _recently_sent was read
+_progress: dict[int, tuple[int, float]] = {}  # partition -> (last offset applied, when)
+STALL_S = 120.0
 
 
 def partition_state(partition: int) -> PartitionWindows:
@@ -58,6 +60,34 @@ def known_partition_state(partition: int) -> PartitionWindows | None:
     return _states.get(partition)
 
 
+@app.timer(interval=15.0)  # type: ignore[untyped-decorator]
+async def _watch_for_stalls() -> None:
+    """Stop the worker when the window agent has input but made no progress for STALL_S.
+
+    Seen after kill -9 restarts: Faust's fetch loop stopped delivering with records waiting.
+    A stopped worker is restarted by its supervisor and replays exactly; a silent stall is
+    worse.
+    """
+    topic = product_events_topic.get_topic_name()
+    now = time.monotonic()
+    for tp in app.consumer.assignment():
+        if tp.topic != topic:
+            continue
+        highwater = app.consumer.highwater(tp)
+        if highwater is None:
+            continue
+        # First look at a partition: take what is there now as its starting point.
+        offset, at = _progress.setdefault(tp.partition, (highwater - 1, now))
+        if highwater > offset + 1 and now - at > STALL_S:
+            logger.critical(
+                "window agent: partition %s has input up to %s but applied nothing past %s "
+                "for %.0f s; stopping the worker so that a restart replays it",
+                tp.partition, highwater, offset, now - at,
+            )  # fmt: skip
+            await app.crash(RuntimeError(f"window agent stalled on partition {tp.partition}"))
+            return
+
+
 @app.on_partitions_revoked.connect
 async def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
     """Caches of a partition that moves away may go stale: drop them."""
@@ -65,6 +95,7 @@ async def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any
         if tp.topic == product_events_topic.get_topic_name():
             _states.pop(tp.partition, None)
             _checked_partitions.discard(tp.partition)
+            _progress.pop(tp.partition, None)
 
 
 async def publish_alert(topic: TopicT, record: dict[str, Any]) -> None:
@@ -91,6 +122,7 @@ async def count_product_windows(stream: Any) -> None:
 async def _apply_batch(event: Any) -> None:
     """Count one product batch, send its new alerts, persist the changed state."""
     partition = event.message.partition
+    _progress[partition] = (event.message.offset, time.monotonic())
     if partition not in _checked_partitions:
         # At start and after a rebalance: a previous owner may have sent an alert and died
         # before writing its marker; the alerts topic says so.
