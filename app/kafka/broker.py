@@ -200,11 +200,13 @@ class LocalBroker:
     def _format_once(self, java: str, jars: Path) -> None:
         if (self.data_dir / "kraft" / "meta.properties").exists():
             return
+        # A random id may start with "-"; the "--cluster-id=" form keeps it from reading as a flag.
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
             [java, "-cp", f"{jars}/*",
              f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
-             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties)],
+             "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+             "-c", str(self.properties)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if result.returncode != 0:
