@@ -3,7 +3,7 @@
 
 const POLL_MS = 2000;
 const TOP_LIMIT = 10;
-const ALERT_LIMIT = 30;
+const ALERT_LIMIT = 100;
 const state = { metric: "views", token: null, seenAlerts: new Set(), firstAlertDraw: true };
 
 const $ = (id) => document.getElementById(id);
