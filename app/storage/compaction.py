@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 STAGING_DIR = "_staging"  # depth 3 below the root: invisible to root/*/*.parquet and pyarrow
 TARGET_ROWS = 1_000_000
+# How long the swapped-out directory stays whole. A reader that opened the day directory just
+# before the swap is still listing the old one; deleting its entries under that listing would
+# let it see only the files carried over (fewer rows, no error). Listings take milliseconds.
+RETIRE_GRACE_S = 5.0
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -46,6 +51,7 @@ def compact_date(
     target_rows: int = TARGET_ROWS,
     fsync: bool = True,
     on_progress: ProgressCallback | None = None,
+    retire_grace_s: float | None = None,
 ) -> CompactionResult:
     """Merge the small files of root/date=DAY into files of up to `target_rows` rows.
 
@@ -54,19 +60,25 @@ def compact_date(
     root/*/*.parquet see every row exactly once before and after. Files of an unfinished
     write (an open intent in root/_progress) are carried over untouched for recover().
     A reader that listed the old files just before the swap may get "file not found" and
-    should retry; it never sees a duplicate.
+    should retry; it never sees a duplicate. The old files are deleted `retire_grace_s` after
+    the swap, so that a listing under way then still sees all of them.
     """
     day_dir = root / date_dir_name(day)
     try:
         with date_dir_locks(root, [day_dir.name], shared=False):
-            _clear_leftovers(root / STAGING_DIR, day_dir)
-            return _compact_locked(root, day, day_dir, target_rows, fsync, on_progress)
+            grace = RETIRE_GRACE_S if retire_grace_s is None else retire_grace_s
+            _clear_leftovers(root / STAGING_DIR, day_dir, grace)
+            result, retired = _compact_locked(root, day, day_dir, target_rows, fsync, on_progress)
+        if retired is not None:
+            time.sleep(grace)
+            _remove_tree(retired)  # the old small files, now out of every reader's sight
     except OSError as exc:
         error = storage_error("compact", day_dir, exc)
         raise error from exc
     except pa.ArrowInvalid as exc:
         msg = f"cannot compact {day_dir}: a file is not readable Parquet ({exc}); move it away"
         raise StorageError(msg) from exc
+    return result
 
 
 def _compact_locked(
@@ -76,16 +88,17 @@ def _compact_locked(
     target_rows: int,
     fsync: bool,
     on_progress: ProgressCallback | None,
-) -> CompactionResult:
+) -> tuple[CompactionResult, Path | None]:
+    """Compact under the date's lock; returns the result and the swapped-out old directory."""
     if not day_dir.is_dir():
-        return CompactionResult(day, 0, 0, 0, 0)
+        return CompactionResult(day, 0, 0, 0, 0), None
     entries = sorted(p for p in day_dir.iterdir() if p.is_file() and not _is_temp(p))
     pinned = {root / name for intent in open_intents(root) for name in intent.files}
     rows = {p: pq.read_metadata(p).num_rows for p in entries if p.suffix == ".parquet"}
     small = [p for p, n in rows.items() if n < target_rows and p not in pinned]
     before = sum(1 for p in entries if p.suffix == ".parquet")
     if len(small) < 2:
-        return CompactionResult(day, before, before, 0, 0)
+        return CompactionResult(day, before, before, 0, 0), None
     staging = root / STAGING_DIR / f"{day_dir.name}.{uuid.uuid4().hex[:12]}"
     make_dir(staging, fsync=fsync)
     try:
@@ -107,10 +120,9 @@ def _compact_locked(
     if fsync:
         fsync_dir(root)
         fsync_dir(staging.parent)
-    shutil.rmtree(staging)  # the old small files, now out of every reader's sight
     after = sum(1 for p in day_dir.glob("*.parquet"))
     logger.info("compacted %s: %s files -> %s (%s rows merged)", day_dir, before, after, written)
-    return CompactionResult(day, before, after, len(small), written)
+    return CompactionResult(day, before, after, len(small), written), staging
 
 
 def _merge(
@@ -177,15 +189,31 @@ class _RollingParquetWriter:
             self._writer = None
 
 
-def _clear_leftovers(staging_root: Path, day_dir: Path) -> None:
-    """Remove what a crashed compaction of this day left in the staging area (all invisible)."""
+def _clear_leftovers(staging_root: Path, day_dir: Path, grace_s: float) -> None:
+    """Remove what a crashed compaction of this day left in the staging area (all invisible).
+
+    A directory changed within `grace_s` may be another compaction's old directory in its
+    grace period: it is left for that compaction to delete.
+    """
     for leftover in sorted(staging_root.glob(f"{day_dir.name}.*")):
         if leftover.name.endswith(PARKED_SUFFIX) and not day_dir.exists():
             logger.warning("restoring %s from an interrupted two-rename swap", day_dir)
             os.rename(leftover, day_dir)
             continue
+        if time.time() - leftover.stat().st_mtime < grace_s:
+            continue
         logger.info("removing leftover %s of an interrupted compaction", leftover)
-        shutil.rmtree(leftover)
+        _remove_tree(leftover)
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a directory tree; one that another compaction deleted first is fine."""
+
+    def gone_already(function: object, name: str, exc_info: tuple[type, object, object]) -> None:
+        if not issubclass(exc_info[0], FileNotFoundError):
+            raise exc_info[1]  # type: ignore[misc]
+
+    shutil.rmtree(path, onerror=gone_already)
 
 
 def _is_temp(path: Path) -> bool:
