@@ -10,15 +10,16 @@ from typing import Any
 import orjson
 from faust import TopicT
 
+from agents import stall_watchdog
 from agents.alerts import alert_record, console, console_table, recent_alert_ids
 from agents.topics import alerts_topic, product_events_topic
-from agents.window_state import PartitionWindows, parse_state_key
+from agents.window_state import PartitionWindows
 from app import metrics
 from app.faust_app import get_app
-from app.product_batches import ProductBatch, product_partition
+from app.product_batches import ProductBatch
 from app.settings import get_settings
 from app.windows import WindowSpec
-from tables.product_windows import alerted_table, slices_table
+from tables.product_windows import alerted_table, slices_table, stored_keys
 
 logger = logging.getLogger(__name__)
 app = get_app()
@@ -29,8 +30,6 @@ STEP_TIMEOUT_S = 60.0  # a Kafka round trip that takes longer stops the worker (
 _states: dict[int, PartitionWindows] = {}
 _recently_sent: set[str] = set()  # alert_ids found on ALERTS_TOPIC when partitions arrived
 _checked_partitions: set[int] = set()  # partitions assigned since _recently_sent was read
-_progress: dict[int, tuple[int, float]] = {}  # partition -> (last offset applied, when)
-STALL_S = 120.0
 
 
 def partition_state(partition: int) -> PartitionWindows:
@@ -44,13 +43,10 @@ def partition_state(partition: int) -> PartitionWindows:
             RETENTION_MS,
             slices_table,
             alerted_table,
+            stored_slice_keys=stored_keys(slices_table, partition),
+            stored_alert_keys=stored_keys(alerted_table, partition),
             already_alerted=_recently_sent.__contains__,
         )
-
-        def mine(key: bytes) -> bool:
-            return product_partition(parse_state_key(key)[0], settings.partitions) == partition
-
-        state.index_stored_keys(filter(mine, slices_table), filter(mine, alerted_table))
         _states[partition] = state
     return state
 
@@ -60,34 +56,6 @@ def known_partition_state(partition: int) -> PartitionWindows | None:
     return _states.get(partition)
 
 
-@app.timer(interval=15.0)  # type: ignore[untyped-decorator]
-async def _watch_for_stalls() -> None:
-    """Stop the worker when the window agent has input but made no progress for STALL_S.
-
-    Seen after kill -9 restarts: Faust's fetch loop stopped delivering with records waiting.
-    A stopped worker is restarted by its supervisor and replays exactly; a silent stall is
-    worse.
-    """
-    topic = product_events_topic.get_topic_name()
-    now = time.monotonic()
-    for tp in app.consumer.assignment():
-        if tp.topic != topic:
-            continue
-        highwater = app.consumer.highwater(tp)
-        if highwater is None:
-            continue
-        # First look at a partition: take what is there now as its starting point.
-        offset, at = _progress.setdefault(tp.partition, (highwater - 1, now))
-        if highwater > offset + 1 and now - at > STALL_S:
-            logger.critical(
-                "window agent: partition %s has input up to %s but applied nothing past %s "
-                "for %.0f s; stopping the worker so that a restart replays it",
-                tp.partition, highwater, offset, now - at,
-            )  # fmt: skip
-            await app.crash(RuntimeError(f"window agent stalled on partition {tp.partition}"))
-            return
-
-
 @app.on_partitions_revoked.connect
 async def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
     """Caches of a partition that moves away may go stale: drop them."""
@@ -95,13 +63,17 @@ async def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any
         if tp.topic == product_events_topic.get_topic_name():
             _states.pop(tp.partition, None)
             _checked_partitions.discard(tp.partition)
-            _progress.pop(tp.partition, None)
+            stall_watchdog.forget(tp.partition)
 
 
-async def publish_alert(topic: TopicT, record: dict[str, Any]) -> None:
-    """Send one alert and wait until Kafka has it (acks=all); a send that hangs is an error."""
-    fut = await topic.send(key=str(record["product_id"]).encode(), value=orjson.dumps(record))
-    await asyncio.wait_for(fut, STEP_TIMEOUT_S)
+async def publish_alerts(topic: TopicT, records: list[dict[str, Any]]) -> None:
+    """Send alerts and wait until Kafka has all of them (acks=all); a send that hangs is an
+    error. All are sent before any is awaited: one round trip per batch, not per alert."""
+    futures = [
+        await topic.send(key=str(record["product_id"]).encode(), value=orjson.dumps(record))
+        for record in records
+    ]
+    await asyncio.wait_for(asyncio.gather(*futures), STEP_TIMEOUT_S)
 
 
 @app.agent(product_events_topic)
@@ -122,7 +94,7 @@ async def count_product_windows(stream: Any) -> None:
 async def _apply_batch(event: Any) -> None:
     """Count one product batch, send its new alerts, persist the changed state."""
     partition = event.message.partition
-    _progress[partition] = (event.message.offset, time.monotonic())
+    stall_watchdog.note_applied(partition, event.message.offset)
     if partition not in _checked_partitions:
         # At start and after a rebalance: a previous owner may have sent an alert and died
         # before writing its marker; the alerts topic says so.
@@ -132,10 +104,13 @@ async def _apply_batch(event: Any) -> None:
     state = partition_state(partition)
     batch = ProductBatch.decode(event.value)
     skipped_before = state.duplicates_skipped
-    for alert in state.apply(batch):
-        await publish_alert(alerts_topic, alert_record(alert, int(time.time() * 1000)))
-        state.mark_alerted(alert)
-        metrics.ALERTS.inc()
-        console.warning("FLASH SALE ALERT\n%s", console_table(alert))
+    alerts = state.apply(batch)
+    if alerts:
+        now_ms = int(time.time() * 1000)
+        await publish_alerts(alerts_topic, [alert_record(alert, now_ms) for alert in alerts])
+        for alert in alerts:
+            state.mark_alerted(alert)
+            console.warning("FLASH SALE ALERT\n%s", console_table(alert))
+        metrics.ALERTS.inc(len(alerts))
     state.flush()
     metrics.DUPLICATES.inc(state.duplicates_skipped - skipped_before)

@@ -15,14 +15,18 @@ from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
-from app.product_batches import ProductBatch
+from app.product_batches import ProductBatch, Row
 from app.windows import NO_WATERMARK, WindowSpec
 
 SEP = "\x1f"
+# Each source partition's watermark, stored beside the slices so that a restarted worker
+# serves and expires windows as before without waiting for every source to report again.
+# No product key starts with SEP (product ids are never empty).
+WATERMARKS_KEY = f"{SEP}source-watermarks".encode()
 SOURCE_IDLE_S = 600.0
 
 
@@ -67,6 +71,21 @@ class Slice:
         return total
 
 
+class _RowsByProduct:
+    """A batch's rows of one product, in order; indexed on first use (rarely needed)."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self.rows = rows
+        self.index: dict[str, list[Row]] | None = None
+
+    def __call__(self, product: str) -> list[Row]:
+        if self.index is None:
+            self.index = {}
+            for row in self.rows:
+                self.index.setdefault(row[0], []).append(row)
+        return self.index.get(product, [])
+
+
 @dataclass(frozen=True, slots=True)
 class WindowAlert:
     product_id: str
@@ -92,9 +111,14 @@ class PartitionWindows:
         retention_ms: int,
         slices: KeyValueStore,
         alerted: KeyValueStore,
+        *,
+        stored_slice_keys: Iterable[bytes],
+        stored_alert_keys: Iterable[bytes],
         already_alerted: Callable[[str], bool] = lambda alert_id: False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`stored_*_keys`: every key of this partition that the stores hold now. The index
+        they build saves a store lookup per new slice, so it must be complete."""
         self.spec = spec
         self.views_threshold = views_threshold
         self.purchases_threshold = purchases_threshold
@@ -114,44 +138,139 @@ class PartitionWindows:
         self._stored: dict[int, set[str]] = {}  # slice start -> products with a stored slice
         self._alert_index: dict[int, set[str]] = {}  # window start -> products with a marker
         self.duplicates_skipped = 0
-
-    def index_stored_keys(self, slice_keys: Iterable[bytes], alert_keys: Iterable[bytes]) -> None:
-        """Learn which keys the store already holds, so that they expire in time."""
-        for key in slice_keys:
+        self._watermarks_stored: dict[int, int] = {}
+        for key in stored_slice_keys:
+            if key == WATERMARKS_KEY:
+                self._restore_watermarks(slices.get(key))
+                continue
             product, start = parse_state_key(key)
             self._stored.setdefault(start, set()).add(product)
-        for key in alert_keys:
+        for key in stored_alert_keys:
             product, start = parse_state_key(key)
             self._alert_index.setdefault(start, set()).add(product)
 
     def apply(self, batch: ProductBatch) -> list[WindowAlert]:
-        """Count a batch's events; return the windows that qualified for the first time."""
+        """Count a batch's events; return the windows that qualified for the first time.
+
+        The batch is first summed per (product, slice, depth), then each touched window gets
+        one addition per batch instead of one per event. Only a window whose views cross the
+        threshold inside this batch is replayed event by event, to read its counts at the
+        crossing view, as per-event processing would see them.
+        """
         step = self.spec.step_ms
         source = batch.source_partition
+        # (product, slice start) -> [seq seen before the batch, seq seen now, {depth: counts}]
+        groups: dict[tuple[str, int], list[Any]] = {}
+        duplicates = 0
         for product, type_index, t_ms, seq, depth in batch.rows:
-            start = t_ms - t_ms % step
-            slice_ = self._slice(product, start)
-            if seq <= slice_.seen.get(source, -1):
-                self.duplicates_skipped += 1
+            key = (product, t_ms - t_ms % step)
+            group = groups.get(key)
+            if group is None:
+                seen = self._slice(product, key[1]).seen.get(source, -1)
+                group = groups[key] = [seen, seen, {}]
+            if seq <= group[1]:
+                duplicates += 1
                 continue
-            slice_.seen[source] = seq
-            # Windows first: one not yet cached is summed from slices that must not hold
-            # this event yet.
-            for i in range(depth + 1):
-                window_start = start - i * step
-                window = self._window(product, window_start)
-                window[type_index] += 1
-                if type_index == 0 and window[0] > self.views_threshold:
-                    self._check_alert(product, window_start, window)
-            counts = slice_.by_depth.get(depth)
+            group[1] = seq
+            counts = group[2].get(depth)
             if counts is None:
-                counts = slice_.by_depth[depth] = [0, 0, 0]
+                counts = group[2][depth] = [0, 0, 0]
             counts[type_index] += 1
+        self.duplicates_skipped += duplicates
+        # Windows before slices: a window not yet cached is summed from the stored slices,
+        # which must not hold this batch yet.
+        rows_of = _RowsByProduct(batch.rows)
+        for (product, window_start), added in self._window_additions(groups).items():
+            window = self._window(product, window_start)
+            window[0] += added[0]
+            window[1] += added[1]
+            window[2] += added[2]
+            if added[0] and window[0] > self.views_threshold:
+                self._check_crossing(rows_of, groups, product, window_start, window, added)
+        for (product, start), (_, seen, by_depth) in groups.items():
+            if not by_depth:
+                continue
+            slice_ = self._slice(product, start)
+            slice_.seen[source] = seen
+            for depth, added in by_depth.items():
+                counts = slice_.by_depth.get(depth)
+                if counts is None:
+                    slice_.by_depth[depth] = added
+                else:
+                    counts[0] += added[0]
+                    counts[1] += added[1]
+                    counts[2] += added[2]
             self._dirty.add((product, start))
-        self._source_watermarks[source] = (batch.watermark_ms, self.clock())
+        previous = self._source_watermarks.get(source)
+        # A replayed batch carries an older watermark: expiry never goes back.
+        watermark = batch.watermark_ms if previous is None else max(previous[0], batch.watermark_ms)
+        self._source_watermarks[source] = (watermark, self.clock())
         self._source_count = max(self._source_count, batch.source_partitions)
         alerts, self._new_alerts = self._new_alerts, []
         return alerts
+
+    def _restore_watermarks(self, raw: bytes | None) -> None:
+        if raw is None:
+            return
+        stored = orjson.loads(raw)
+        now = self.clock()
+        for source, watermark in stored["marks"]:
+            self._source_watermarks[source] = (watermark, now)
+            self._watermarks_stored[source] = watermark
+        self._source_count = max(self._source_count, stored["sources"])
+
+    def _window_additions(
+        self, groups: dict[tuple[str, int], list[Any]]
+    ) -> dict[tuple[str, int], list[int]]:
+        """(product, window start) -> counts this batch adds to that window."""
+        step = self.spec.step_ms
+        additions: dict[tuple[str, int], list[int]] = {}
+        for (product, start), (_, _, by_depth) in groups.items():
+            for depth, counts in by_depth.items():
+                views, carts, purchases = counts
+                for window_start in range(start - depth * step, start + 1, step):
+                    key = (product, window_start)
+                    total = additions.get(key)
+                    if total is None:
+                        additions[key] = [views, carts, purchases]
+                    else:
+                        total[0] += views
+                        total[1] += carts
+                        total[2] += purchases
+        return additions
+
+    def _check_crossing(
+        self,
+        rows_of: Callable[[str], list[Row]],
+        groups: dict[tuple[str, int], list[Any]],
+        product: str,
+        window_start: int,
+        window: list[int],
+        added: list[int],
+    ) -> None:
+        """A window past the views threshold got views from this batch. Unless decided
+        already, replay the batch's events of that window in order and check the alert at
+        the first view past the threshold, with the counts of that moment: exactly what
+        checking after every event would have seen."""
+        if product in self._alerted_cache.get(window_start, ()):
+            return
+        step, threshold = self.spec.step_ms, self.views_threshold
+        running = [window[0] - added[0], window[1] - added[1], window[2] - added[2]]
+        last_seq: dict[int, int] = {}
+        for _, type_index, t_ms, seq, depth in rows_of(product):
+            start = t_ms - t_ms % step
+            if not window_start <= start <= window_start + depth * step:
+                continue
+            seen = last_seq.get(start)
+            if seen is None:
+                seen = groups[(product, start)][0]
+            if seq <= seen:
+                continue
+            last_seq[start] = seq
+            running[type_index] += 1
+            if type_index == 0 and running[0] > threshold:
+                self._check_alert(product, window_start, running)
+                return
 
     @property
     def watermark_ms(self) -> int:
@@ -180,6 +299,12 @@ class PartitionWindows:
             self._stored.setdefault(start, set()).add(product)
             writes += 1
         self._dirty.clear()
+        marks = {source: mark for source, (mark, _) in self._source_watermarks.items()}
+        if marks != self._watermarks_stored:
+            record = {"marks": list(marks.items()), "sources": self._source_count}
+            self.slices[WATERMARKS_KEY] = orjson.dumps(record)
+            self._watermarks_stored = marks
+            writes += 1
         return writes + self._expire()
 
     def mark_alerted(self, alert: WindowAlert) -> None:
@@ -210,12 +335,14 @@ class PartitionWindows:
         return list(self._window(product, window_start))
 
     def _check_alert(self, product: str, window_start: int, window: list[int]) -> None:
-        if window[2] >= self.purchases_threshold:
-            return
+        """Decide a window at its first view past the threshold. Purchases only grow, so
+        one with too many purchases then never qualifies: it is decided as well."""
         done = self._alerted_cache.setdefault(window_start, set())
         if product in done:
             return
         done.add(product)
+        if window[2] >= self.purchases_threshold:
+            return
         alert = WindowAlert(product, window_start, window_start + self.spec.size_ms, *window)
         key = state_key(product, window_start)
         if self.alerted.get(key) is None and not self.already_alerted(alert.alert_id):
@@ -227,7 +354,9 @@ class PartitionWindows:
             by_product = self._slice_cache[start] = {}
         slice_ = by_product.get(product)
         if slice_ is None:
-            raw = self.slices.get(state_key(product, start))
+            # The index of stored keys spares a store lookup for every new slice.
+            stored = product in self._stored.get(start, ())
+            raw = self.slices.get(state_key(product, start)) if stored else None
             slice_ = by_product[product] = Slice.decode(raw) if raw is not None else Slice()
         return slice_
 
@@ -240,7 +369,14 @@ class PartitionWindows:
             window = [0, 0, 0]
             step = self.spec.step_ms
             for offset in range(self.spec.per_event):
-                part = self._slice(product, window_start + offset * step).counts_for_offset(offset)
+                start = window_start + offset * step
+                cached = self._slice_cache.get(start)
+                slice_ = cached.get(product) if cached is not None else None
+                if slice_ is None:
+                    if product not in self._stored.get(start, ()):
+                        continue  # no events of this product there (yet)
+                    slice_ = self._slice(product, start)
+                part = slice_.counts_for_offset(offset)
                 window[0] += part[0]
                 window[1] += part[1]
                 window[2] += part[2]

@@ -33,14 +33,14 @@ class ClickstreamApp(faust.App):
         await super().on_first_start()
 
 
-def build_app(settings: Settings, store: str = "rocksdb://") -> faust.App:
+def build_app(settings: Settings) -> faust.App:
     """A Faust app configured from settings: idempotent acks=all producer, RocksDB state."""
     faust_transport.install()
     (settings.data_dir / "worker-state").mkdir(parents=True, exist_ok=True)
     app = ClickstreamApp(
         settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
-        store=store,
+        store="rocksdb://",  # one database per partition: tables.product_windows relies on it
         topic_partitions=settings.partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,

@@ -8,7 +8,9 @@ values are compact JSON. Their changelogs have as many partitions as the reparti
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from agents.window_state import Slice, state_key
 from app.faust_app import get_app
@@ -32,6 +34,16 @@ alerted_table = app.Table(
     value_type=bytes,
     help="Windows whose flash-sale alert was sent (at most one per product and window).",
 )
+
+
+def stored_keys(table: Any, partition: int) -> Iterator[bytes]:
+    """Every key one partition of a table holds locally (RocksDB: one database a partition).
+
+    Iterating a Faust table visits only the databases of partitions it counts as active
+    right now; this asks the partition's own database, opening it if needed.
+    """
+    store = table.data
+    return store._visible_keys(store._db_for_partition(partition))  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)

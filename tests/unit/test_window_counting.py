@@ -12,7 +12,7 @@ from agents.ingest_router import IngestRouter
 from agents.window_state import PartitionWindows
 from app.events import EventParser
 from app.product_batches import product_partition
-from app.windows import WindowSpec
+from app.windows import NO_WATERMARK, WindowSpec
 from tests.integration.streaming_cases import edge_cases
 from tests.oracle import WindowOracle
 
@@ -38,7 +38,10 @@ class Pipeline:
 
     def fresh_state(self, q: int) -> PartitionWindows:
         slices, alerted = self.stores[q]
-        return PartitionWindows(SPEC, 100, 5, 3600_000, slices, alerted)  # type: ignore[arg-type]
+        return PartitionWindows(
+            SPEC, 100, 5, 3600_000, slices, alerted,  # type: ignore[arg-type]
+            stored_slice_keys=list(slices), stored_alert_keys=list(alerted),
+        )  # fmt: skip
 
     def feed(self, source: int, records: list[Record]) -> None:
         routed = self.router.route("in", source, records, NOW_MS)
@@ -105,3 +108,14 @@ def test_replayed_polls_are_not_counted_twice_even_after_losing_every_cache() ->
     keys = [(p, s) for p, s, *_ in pipeline.alerts]
     assert len(keys) == len(set(keys))
     assert oracle.qualifying() <= set(keys)
+
+
+def test_a_restarted_state_knows_every_source_watermark_before_they_report_again() -> None:
+    events = placed(3, seed=6)
+    pipeline = Pipeline(3)
+    for source, records in polls(events, 200):
+        pipeline.feed(source, records)
+    before = [state.oldest_complete_window() for state in pipeline.states]
+    pipeline.states = [pipeline.fresh_state(q) for q in range(2)]  # a restart: caches gone
+    assert [state.oldest_complete_window() for state in pipeline.states] == before
+    assert all(mark > NO_WATERMARK for mark in before)
