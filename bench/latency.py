@@ -149,7 +149,8 @@ def percentile(values: list[float], share: float) -> float:
 
 async def measure(bootstrap: str, workdir: Path, rate: float, seconds: float) -> dict[str, object]:
     topic = await create_topic(bootstrap, "bench-latency", 1)
-    env = WorkerEnv(bootstrap, workdir / "w", partitions=4, extra={"PYTHONUNBUFFERED": "1"})
+    env = WorkerEnv(bootstrap, workdir / "w", partitions=4,
+                    extra={"PYTHONUNBUFFERED": "1", "SINK_FLUSH_SECONDS": "10"})  # fmt: skip
     env.topic = topic
     worker = Worker(env).start()
     shoppers = None

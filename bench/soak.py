@@ -45,7 +45,8 @@ async def sample(
 ) -> list[dict[str, float]]:
     """Run the worker under live traffic for `seconds`, sampling every SAMPLE_S."""
     topic = await create_topic(bootstrap, "bench-soak", 1)
-    env = WorkerEnv(bootstrap, workdir / "w", partitions=4, extra={"PYTHONUNBUFFERED": "1"})
+    env = WorkerEnv(bootstrap, workdir / "w", partitions=4,
+                    extra={"PYTHONUNBUFFERED": "1", "SINK_FLUSH_SECONDS": "10"})  # fmt: skip
     env.topic = topic
     worker = Worker(env).start()
     assert worker.proc is not None

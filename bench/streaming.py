@@ -141,8 +141,9 @@ async def worker_end_to_end(
     bootstrap: str, topic: str, events: int, data_dir: Path, timeout: float
 ) -> dict[str, object]:
     """Ours: a real worker from its ingest assignment until both groups committed everything."""
+    # The product's default flush interval, not the tests' 1 s.
     env = WorkerEnv(bootstrap, data_dir, partitions=WORKER_PARTITIONS,
-                    extra={"PYTHONUNBUFFERED": "1"})  # fmt: skip
+                    extra={"PYTHONUNBUFFERED": "1", "SINK_FLUSH_SECONDS": "10"})  # fmt: skip
     env.topic = topic
     worker = Worker(env).start()
     assert worker.proc is not None
