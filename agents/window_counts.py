@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from typing import Any
 
 import orjson
 from faust import TopicT
+from faust.streams import _current_event
 
 from agents import stall_watchdog
 from agents.alerts import alert_record, console, console_table, recent_alert_ids
@@ -26,10 +28,18 @@ app = get_app()
 settings = get_settings()
 RETENTION_MS = 3600 * 1000
 STEP_TIMEOUT_S = 60.0  # a Kafka round trip that takes longer stops the worker (then replay)
+# Changed slices are written to the table (RocksDB and its changelog) at most this often per
+# partition, and the batches they hold are acknowledged then. Under live traffic a batch holds
+# a few events, and writing per batch cost about one changelog record per event.
+FLUSH_EVERY_S = 1.0
 
 _states: dict[int, PartitionWindows] = {}
 _recently_sent: set[str] = set()  # alert_ids found on ALERTS_TOPIC when partitions arrived
 _checked_partitions: set[int] = set()  # partitions assigned since _recently_sent was read
+_unflushed: dict[int, list[Any]] = {}  # partition -> events applied, not yet written nor acked
+_flushed_at: dict[int, float] = {}
+_applying: set[int] = set()  # partitions whose batch is between apply and its alerts' acks
+_streams: list[Any] = []  # the agent's stream, to acknowledge from the flush timer
 
 
 def partition_state(partition: int) -> PartitionWindows:
@@ -63,6 +73,7 @@ async def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any
         if tp.topic == product_events_topic.get_topic_name():
             _states.pop(tp.partition, None)
             _checked_partitions.discard(tp.partition)
+            _unflushed.pop(tp.partition, None)  # not acknowledged: the next owner replays them
             stall_watchdog.forget(tp.partition)
 
 
@@ -78,8 +89,12 @@ async def publish_alerts(topic: TopicT, records: list[dict[str, Any]]) -> None:
 
 @app.agent(product_events_topic)
 async def count_product_windows(stream: Any) -> None:
-    """Apply each batch, send new alerts, persist state; ack only once all of that is done."""
+    """Apply each batch and send its new alerts; write state and ack at most every
+    FLUSH_EVERY_S per partition, so a crash replays exactly what was not written."""
+    _streams[:] = [stream]
     async for event in stream.noack().events():
+        partition = event.message.partition
+        _applying.add(partition)
         try:
             await _apply_batch(event)
         except Exception as exc:
@@ -88,11 +103,50 @@ async def count_product_windows(stream: Any) -> None:
             logger.exception("window agent: a batch failed; stopping the worker to replay it")
             await app.crash(exc)
             return
+        finally:
+            _applying.discard(partition)
+        _unflushed.setdefault(partition, []).append(event)
+        if time.monotonic() - _flushed_at.get(partition, 0.0) >= FLUSH_EVERY_S:
+            await _flush(stream, partition)
+
+
+async def _flush(stream: Any, partition: int) -> None:
+    """Write a partition's changed state, wait until its changelog is in Kafka, then
+    acknowledge the batches it holds.
+
+    Table writes go to the partition of the current event (Faust's rule): the caller runs in
+    the context of an event of `partition`."""
+    events = _unflushed.pop(partition, [])
+    state = _states.get(partition)
+    if state is not None:
+        state.flush()
+    _flushed_at[partition] = time.monotonic()
+    # Acknowledged (and so committed) only once Kafka has the changelog of every write so
+    # far: a restart's recovery must not bring back an older value of any of them.
+    acked = asyncio.gather(slices_table.changelog_acked(), alerted_table.changelog_acked())
+    await asyncio.wait_for(acked, STEP_TIMEOUT_S)
+    for event in events:
         await stream.ack(event)
 
 
+@app.timer(interval=FLUSH_EVERY_S / 2)  # type: ignore[untyped-decorator]
+async def _flush_quiet_partitions() -> None:
+    """Flush partitions whose input paused: nothing else would write their last batches."""
+    now = time.monotonic()
+    for partition, events in list(_unflushed.items()):
+        if not events or partition in _applying or not _streams:
+            continue
+        if now - _flushed_at.get(partition, 0.0) < FLUSH_EVERY_S:
+            continue
+        token = _current_event.set(weakref.ref(events[-1]))
+        try:
+            await _flush(_streams[0], partition)
+        finally:
+            _current_event.reset(token)
+
+
 async def _apply_batch(event: Any) -> None:
-    """Count one product batch, send its new alerts, persist the changed state."""
+    """Count one product batch, send its new alerts and record them as sent."""
     partition = event.message.partition
     stall_watchdog.note_applied(partition, event.message.offset)
     if partition not in _checked_partitions:
@@ -112,5 +166,4 @@ async def _apply_batch(event: Any) -> None:
             state.mark_alerted(alert)
             console.warning("FLASH SALE ALERT\n%s", console_table(alert))
         metrics.ALERTS.inc(len(alerts))
-    state.flush()
     metrics.DUPLICATES.inc(state.duplicates_skipped - skipped_before)
