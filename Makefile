@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-chaos unit check bench soak clean
+.PHONY: install run test unit check bench soak clean
 
 install: $(STAMP)
 
@@ -21,11 +21,7 @@ run: install
 	@bash scripts/run-all.sh
 
 test: install
-	@bash scripts/test-with-broker.sh $(BIN)/pytest tests -m "not chaos"
-
-# Repeated kill -9 of the worker: kept apart while it still fails now and then (see pyproject).
-test-chaos: install
-	@bash scripts/test-with-broker.sh $(BIN)/pytest tests -m chaos
+	@bash scripts/test-with-broker.sh $(BIN)/pytest tests
 
 unit: install
 	$(BIN)/pytest tests/unit

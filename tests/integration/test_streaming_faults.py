@@ -136,7 +136,6 @@ async def test_poison_goes_to_the_dlq_and_never_stops_valid_events(
         worker.stop()
 
 
-@pytest.mark.chaos
 async def test_kill_9_three_times_counts_stay_exact(kafka_bootstrap: str, tmp_path: Path) -> None:
     env = WorkerEnv(kafka_bootstrap, tmp_path / "w", partitions=2)
     await create_topic(kafka_bootstrap, env.topic, 3)
