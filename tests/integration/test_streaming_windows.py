@@ -125,6 +125,28 @@ async def test_three_partition_unkeyed_input(kafka_bootstrap: str, tmp_path: Pat
         worker.stop()
 
 
+async def drain(env: WorkerEnv) -> None:
+    """Run a worker until it has consumed everything there is, then stop it."""
+    worker = Worker(env).start()
+    try:
+        await wait_drained(worker)
+    finally:
+        worker.stop()
+
+
+async def drain_and_check(env: WorkerEnv, oracle: WindowOracle) -> None:
+    """Run a worker until drained: its alerts and live windows must equal the recount."""
+    worker = Worker(env).start()
+    try:
+        await wait_drained(worker)
+        alerts = alerts_of(await read_topic(env.bootstrap, env.alerts_topic))
+        keys = [(a["product_id"], timestamp_ms(a["window_start"])) for a in alerts]
+        assert sorted(keys) == sorted(oracle.alerts)
+        await check_windows(env, oracle)
+    finally:
+        worker.stop()
+
+
 @pytest.mark.slow
 async def test_rebuilt_state_does_not_resend_alerts(kafka_bootstrap: str, tmp_path: Path) -> None:
     """Lose every table, marker and offset (a new APP_ID on the same topics): replaying the
@@ -134,26 +156,14 @@ async def test_rebuilt_state_does_not_resend_alerts(kafka_bootstrap: str, tmp_pa
     events = edge_cases(seed=4)
     await produce(kafka_bootstrap, env.topic, [(0, orjson.dumps(e)) for e in events])
     oracle = WindowOracle().feed_all((0, e) for e in events)
-    worker = Worker(env).start()
-    try:
-        await wait_drained(worker)
-    finally:
-        worker.stop()
+    await drain(env)
     rebuilt = WorkerEnv(kafka_bootstrap, tmp_path / "second")
     rebuilt.topic, rebuilt.alerts_topic, rebuilt.dlq_topic = (
         env.topic,
         env.alerts_topic,
         env.dlq_topic,
     )
-    worker = Worker(rebuilt).start()
-    try:
-        await wait_drained(worker)
-        alerts = alerts_of(await read_topic(kafka_bootstrap, env.alerts_topic))
-        keys = [(a["product_id"], timestamp_ms(a["window_start"])) for a in alerts]
-        assert sorted(keys) == sorted(oracle.alerts)
-        await check_windows(rebuilt, oracle)
-    finally:
-        worker.stop()
+    await drain_and_check(rebuilt, oracle)
 
 
 @pytest.mark.slow
@@ -169,18 +179,6 @@ async def test_a_restarted_worker_keeps_counting_on_its_stored_windows(
     oracle = WindowOracle().feed_all((0, e) for e in events)
     half = len(events) // 2
     await produce(kafka_bootstrap, env.topic, [(0, orjson.dumps(e)) for e in events[:half]])
-    worker = Worker(env).start()
-    try:
-        await wait_drained(worker)
-    finally:
-        worker.stop()
+    await drain(env)
     await produce(kafka_bootstrap, env.topic, [(0, orjson.dumps(e)) for e in events[half:]])
-    worker = Worker(env).start()
-    try:
-        await wait_drained(worker)
-        alerts = alerts_of(await read_topic(kafka_bootstrap, env.alerts_topic))
-        keys = [(a["product_id"], timestamp_ms(a["window_start"])) for a in alerts]
-        assert sorted(keys) == sorted(oracle.alerts)
-        await check_windows(env, oracle)
-    finally:
-        worker.stop()
+    await drain_and_check(env, oracle)
