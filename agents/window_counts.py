@@ -106,27 +106,35 @@ async def count_product_windows(stream: Any) -> None:
         finally:
             _applying.discard(partition)
         _unflushed.setdefault(partition, []).append(event)
-        if time.monotonic() - _flushed_at.get(partition, 0.0) >= FLUSH_EVERY_S:
-            await _flush(stream, partition)
+        due = time.monotonic() - _flushed_at.get(partition, 0.0) >= FLUSH_EVERY_S
+        if due and not await _flush(stream, partition):
+            return
 
 
-async def _flush(stream: Any, partition: int) -> None:
+async def _flush(stream: Any, partition: int) -> bool:
     """Write a partition's changed state, wait until its changelog is in Kafka, then
-    acknowledge the batches it holds.
+    acknowledge the batches it holds. False when that failed and the worker is stopping.
 
     Table writes go to the partition of the current event (Faust's rule): the caller runs in
     the context of an event of `partition`."""
     events = _unflushed.pop(partition, [])
     state = _states.get(partition)
-    if state is not None:
-        state.flush()
+    try:
+        if state is not None:
+            state.flush()
+        # Acknowledged (and so committed) only once Kafka has the changelog of every write
+        # so far: a restart's recovery must not bring back an older value of any of them.
+        acked = asyncio.gather(slices_table.changelog_acked(), alerted_table.changelog_acked())
+        await asyncio.wait_for(acked, STEP_TIMEOUT_S)
+    except Exception as exc:
+        # Nothing of these batches is acknowledged: a restart replays them exactly.
+        logger.exception("window agent: writing partition %s failed; stopping", partition)
+        await app.crash(exc)
+        return False
     _flushed_at[partition] = time.monotonic()
-    # Acknowledged (and so committed) only once Kafka has the changelog of every write so
-    # far: a restart's recovery must not bring back an older value of any of them.
-    acked = asyncio.gather(slices_table.changelog_acked(), alerted_table.changelog_acked())
-    await asyncio.wait_for(acked, STEP_TIMEOUT_S)
     for event in events:
         await stream.ack(event)
+    return True
 
 
 @app.timer(interval=FLUSH_EVERY_S / 2)  # type: ignore[untyped-decorator]
@@ -140,7 +148,8 @@ async def _flush_quiet_partitions() -> None:
             continue
         token = _current_event.set(weakref.ref(events[-1]))
         try:
-            await _flush(_streams[0], partition)
+            if not await _flush(_streams[0], partition):
+                return
         finally:
             _current_event.reset(token)
 
