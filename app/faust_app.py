@@ -46,6 +46,10 @@ def build_app(settings: Settings) -> faust.App:
         broker_commit_interval=1.0,
         # A crashed worker's partitions move to the others after 10 s, not Faust's 60 s.
         broker_session_timeout=10.0,
+        # The window agent acknowledges batches only when it writes their state (at most once
+        # a second): stopping or rebalancing must not wait for that. Unacknowledged batches
+        # are replayed, and replays are recognised.
+        stream_wait_empty=False,
         autodiscover=["agents", "tables"],
         origin="app",
         datadir=str(settings.data_dir / "worker-state"),
