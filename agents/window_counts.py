@@ -40,6 +40,7 @@ _unflushed: dict[int, list[Any]] = {}  # partition -> events applied, not yet wr
 _flushed_at: dict[int, float] = {}
 _applying: set[int] = set()  # partitions whose batch is between apply and its alerts' acks
 _streams: list[Any] = []  # the agent's stream, to acknowledge from the flush timer
+_revocations: dict[int, int] = {}  # partition -> times it was revoked from this worker
 
 
 def partition_state(partition: int) -> PartitionWindows:
@@ -74,6 +75,7 @@ async def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any
             _states.pop(tp.partition, None)
             _checked_partitions.discard(tp.partition)
             _unflushed.pop(tp.partition, None)  # not acknowledged: the next owner replays them
+            _revocations[tp.partition] = _revocations.get(tp.partition, 0) + 1
             stall_watchdog.forget(tp.partition)
 
 
@@ -94,6 +96,7 @@ async def count_product_windows(stream: Any) -> None:
     _streams[:] = [stream]
     async for event in stream.noack().events():
         partition = event.message.partition
+        revocations = _revocations.get(partition, 0)
         _applying.add(partition)
         try:
             await _apply_batch(event)
@@ -105,6 +108,8 @@ async def count_product_windows(stream: Any) -> None:
             return
         finally:
             _applying.discard(partition)
+        if _revocations.get(partition, 0) != revocations:
+            continue  # revoked meanwhile, its state dropped: not acknowledged, so replayed
         _unflushed.setdefault(partition, []).append(event)
         due = time.monotonic() - _flushed_at.get(partition, 0.0) >= FLUSH_EVERY_S
         if due and not await _flush(stream, partition):
