@@ -23,12 +23,14 @@ ALERT_ITEMS = "[...document.querySelectorAll('#alert-feed li')]"
 
 
 def run_flash_sale(env: WorkerEnv, plan: Path) -> list[str]:
-    """Fifteen minutes of shop traffic from two hours ago, sent at full speed; viral products."""
+    """Fifteen minutes of quiet shop traffic from two hours ago, sent at full speed; viral
+    products. Quiet, so that few steady products alert and the viral alerts stay among the
+    newest the page shows."""
     start = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
     done = subprocess.run(
         [CLICKSTREAM, "simulate", "--bootstrap", env.bootstrap, "--topic", env.topic,
          "--scenario", "flash-sale", "--start", start.isoformat(), "--duration", "900",
-         "--rate", "20", "--seed", "7", "--plan", str(plan)],
+         "--rate", "4", "--seed", "7", "--plan", str(plan)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
