@@ -111,9 +111,12 @@ async def count_product_windows(stream: Any) -> None:
         if _revocations.get(partition, 0) != revocations:
             continue  # revoked meanwhile, its state dropped: not acknowledged, so replayed
         _unflushed.setdefault(partition, []).append(event)
-        due = time.monotonic() - _flushed_at.get(partition, 0.0) >= FLUSH_EVERY_S
-        if due and not await _flush(stream, partition):
+        if _flush_due(partition) and not await _flush(stream, partition):
             return
+
+
+def _flush_due(partition: int) -> bool:
+    return time.monotonic() - _flushed_at.get(partition, 0.0) >= FLUSH_EVERY_S
 
 
 async def _flush(stream: Any, partition: int) -> bool:
@@ -145,11 +148,8 @@ async def _flush(stream: Any, partition: int) -> bool:
 @app.timer(interval=FLUSH_EVERY_S / 2)  # type: ignore[untyped-decorator]
 async def _flush_quiet_partitions() -> None:
     """Flush partitions whose input paused: nothing else would write their last batches."""
-    now = time.monotonic()
     for partition, events in list(_unflushed.items()):
-        if not events or partition in _applying or not _streams:
-            continue
-        if now - _flushed_at.get(partition, 0.0) < FLUSH_EVERY_S:
+        if not events or partition in _applying or not _streams or not _flush_due(partition):
             continue
         token = _current_event.set(weakref.ref(events[-1]))
         try:

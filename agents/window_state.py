@@ -360,6 +360,10 @@ class PartitionWindows:
             slice_ = by_product[product] = Slice.decode(raw) if raw is not None else Slice()
         return slice_
 
+    def _has_slice(self, product: str, start: int) -> bool:
+        """Whether the slice is cached or stored; an absent one would be empty."""
+        return product in self._slice_cache.get(start, ()) or product in self._stored.get(start, ())
+
     def _window(self, product: str, window_start: int) -> list[int]:
         by_product = self._window_cache.get(window_start)
         if by_product is None:
@@ -370,13 +374,9 @@ class PartitionWindows:
             step = self.spec.step_ms
             for offset in range(self.spec.per_event):
                 start = window_start + offset * step
-                cached = self._slice_cache.get(start)
-                slice_ = cached.get(product) if cached is not None else None
-                if slice_ is None:
-                    if product not in self._stored.get(start, ()):
-                        continue  # no events of this product there (yet)
-                    slice_ = self._slice(product, start)
-                part = slice_.counts_for_offset(offset)
+                if not self._has_slice(product, start):
+                    continue  # no events of this product there (yet)
+                part = self._slice(product, start).counts_for_offset(offset)
                 window[0] += part[0]
                 window[1] += part[1]
                 window[2] += part[2]
