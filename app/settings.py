@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     sink_flush_seconds: float = Field(10.0, gt=0, le=300, description="seconds, > 0 and <= 300")
     max_event_bytes: int = Field(262144, ge=64, description="a whole number of bytes >= 64")
     max_clock_skew: int = Field(3600, ge=0, description="a whole number of seconds >= 0")
+    stall_seconds: float = Field(
+        60.0, gt=0, description="a number of seconds > 0 and greater than SINK_FLUSH_SECONDS"
+    )
 
     @field_validator("report_time", mode="before")
     @classmethod
@@ -96,6 +99,17 @@ class Settings(BaseSettings):
         size = info.data.get("window_size")
         if size is not None and size % value != 0:
             msg = f"does not divide WINDOW_SIZE={size}"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("stall_seconds")
+    @classmethod
+    def _stall_after_flush(cls, value: float, info: ValidationInfo) -> float:
+        # The ingest stage commits once per SINK_FLUSH_SECONDS: a shorter stall threshold
+        # would call every healthy flush interval a stall.
+        flush = info.data.get("sink_flush_seconds")
+        if flush is not None and value <= flush:
+            msg = f"is not greater than SINK_FLUSH_SECONDS={flush}"
             raise ValueError(msg)
         return value
 
