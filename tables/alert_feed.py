@@ -12,9 +12,9 @@ import asyncio
 import logging
 from typing import Any
 
-import orjson
 from mode import Service
 
+from app.alert_records import AlertRecordReader
 from app.faust_app import get_app
 from app.kafka.topics import topic_tail
 from app.settings import get_settings
@@ -24,7 +24,6 @@ app = get_app()
 settings = get_settings()
 
 RING_SIZE = 1000
-ALERT_FIELDS = ("alert_id", "product_id", "window_start", "window_end", "detected_at")
 
 
 class AlertRing:
@@ -55,20 +54,12 @@ class AlertRing:
 alert_ring = AlertRing()
 
 
-def parse_alert(raw: bytes | None) -> dict[str, Any] | None:
-    """An alert as published (DESIGN.md), or None for anything else on the topic."""
-    try:
-        alert = orjson.loads(raw or b"")
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(alert, dict) or not all(isinstance(alert.get(f), str) for f in ALERT_FIELDS):
-        return None
-    return alert
-
-
 @app.service
 class AlertFeed(Service):
     """Feeds `alert_ring` from ALERTS_TOPIC for as long as the worker runs."""
+
+    async def on_start(self) -> None:
+        self.alert_reader = AlertRecordReader("alert_feed")
 
     @Service.task
     async def _follow(self) -> None:
@@ -85,17 +76,11 @@ class AlertFeed(Service):
             if tail is None:  # the worker creates the topic at start-up
                 await self.sleep(2.0)
                 return
-            consumer = tail.consumer
-            logged_bad = False
             while not self.should_stop:
-                polled = await consumer.getmany(timeout_ms=1000, max_records=1000)
+                polled = await tail.consumer.getmany(timeout_ms=1000, max_records=1000)
                 for records in polled.values():
                     for record in records:
-                        alert = parse_alert(record.value)
+                        alert = self.alert_reader.alert_of(record)
                         if alert is not None:
-                            alert_ring.add(alert)
-                        elif not logged_bad:
-                            logged_bad = True
-                            logger.warning("alert feed: skipping a non-alert message on %s",
-                                           topic)  # fmt: skip
+                            alert_ring.add(alert.to_dict())
                 await asyncio.sleep(0)
