@@ -6,11 +6,14 @@ reading single-event messages through a Faust stream caps the worker at a few th
 per second. Here records are handled a poll at a time, and the window agent receives one
 Kafka message per few hundred events.
 
-Offsets of a source partition are committed only after its events are durable in Parquet and
-every message derived from them (batches, dead letters) is acknowledged (acks=all,
-idempotent producer). The commit carries the partition's watermark state, so a restart
-replays the same offsets with the same lateness decisions; the window agent recognises
-replayed events by their sequence number and does not count them twice.
+Input is read with isolation_level=read_committed: records of aborted or open producer
+transactions never count. Batches go out at once through an idempotent producer; the window
+agent recognises replayed ones by their sequence number. Dead letters cannot be recognised
+downstream, so they travel with the offsets: once a source partition's events are durable in
+Parquet and its batches acknowledged, one transaction (transactional_id
+`<APP_ID>-ingest-<partition>`) sends its buffered dead letters and commits its offset with the
+watermark state. A kill -9 leaves that transaction open; the restarted worker's producer of
+the same id aborts it, and the replay sends those dead letters again, exactly once in all.
 """
 
 from __future__ import annotations
@@ -26,11 +29,17 @@ from dataclasses import dataclass, field
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    TransactionalIdAuthorizationFailed,
+)
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 from mode import Service
 
 from agents.ingest_router import IngestRouter
+from agents.stall_watchdog import watch_stage
 from app import metrics
 from app.errors import ClickstreamError, StorageError
 from app.events import Event, EventParser, Rejected
@@ -45,6 +54,9 @@ from app.windows import WindowSpec
 logger = logging.getLogger(__name__)
 
 MAX_ROWS_PER_MESSAGE = 4000
+MAX_REQUEST_BYTES = 4 << 20
+# After these the producer can never write again (aiokafka's sender stops): see _commit.
+PRODUCER_FATAL = (ProducerFenced, OutOfOrderSequenceNumber, TransactionalIdAuthorizationFailed)
 app = get_app()
 
 
@@ -52,17 +64,31 @@ class IngestDeliveryError(ClickstreamError):
     """Kafka did not acknowledge a message derived from the input; offsets stay uncommitted."""
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """A rejected input message (or element of one) as it goes to DLQ_TOPIC."""
+
+    reason: str
+    value: bytes
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
 @dataclass
 class SinkBuffer:
-    """Events of one source partition waiting for their Parquet file and offset commit."""
+    """What one source partition read since its last commit: events waiting for their Parquet
+    file, dead letters waiting for their transaction, and the offset to commit."""
 
     first_offset: int | None = None
     last_offset: int = -1
+    # The consumer's position: past transaction markers and aborted records no poll returns.
+    next_offset: int | None = None
     events: list[Event] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
     opened_at: float = field(default_factory=time.monotonic)
 
     def due(self, max_events: int, max_age_s: float) -> bool:
-        if self.first_offset is None:
+        if self.next_offset is None:
             return False
         return len(self.events) >= max_events or time.monotonic() - self.opened_at >= max_age_s
 
@@ -76,6 +102,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp in revoked:
             self.service.buffers.pop(tp, None)
             self.service.resumed.discard(tp)
+            self.service.committed.pop(tp, None)
+        await self.service.stop_committers(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         # aiokafka may hand out records of a new assignment before this coroutine is done,
@@ -105,11 +133,14 @@ class IngestService(Service):
         )
         self.buffers: dict[TopicPartition, SinkBuffer] = {}
         self.durable_end: dict[TopicPartition, int] = {}
+        self.committed: dict[TopicPartition, int] = {}  # the group's offset, -1 for none
         self.resumed: set[TopicPartition] = set()
         self._logged_reasons: set[str] = set()
         self._pending: list[asyncio.Future[object]] = []
+        self._flush_lock = asyncio.Lock()  # the revoke listener flushes from another task
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.committers: dict[TopicPartition, AIOKafkaProducer] = {}
         self.admin: AIOKafkaAdminClient | None = None
         self.storage_error: str | None = None
         self._storage_backoff = 1.0
@@ -129,12 +160,13 @@ class IngestService(Service):
         servers = s.kafka_bootstrap_servers
         self.producer = AIOKafkaProducer(
             bootstrap_servers=servers, acks="all", enable_idempotence=True,
-            linger_ms=5, max_batch_size=1 << 20, max_request_size=4 << 20,
+            linger_ms=5, max_batch_size=1 << 20, max_request_size=MAX_REQUEST_BYTES,
         )  # fmt: skip
         self.admin = AIOKafkaAdminClient(bootstrap_servers=servers)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=servers, group_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
+            isolation_level="read_committed",
             max_poll_records=5000, max_partition_fetch_bytes=4 << 20,
             # Under live traffic the broker waits up to 100 ms for 256 KB, so a poll holds
             # hundreds of events, not a few: the window agent pays per message.
@@ -145,12 +177,15 @@ class IngestService(Service):
         await self.admin.start()
         await self.consumer.start()
         self.consumer.subscribe([s.kafka_topic], listener=_Rebalance(self))
+        consumer = self.consumer
+        watch_stage("ingest", lambda: {tp.partition for tp in consumer.assignment()})
         logger.info("ingest: consuming %s as group %s", s.kafka_topic, self.group_id)
 
     async def on_stop(self) -> None:
         # Buffers are not flushed here: what was not committed is replayed exactly on restart.
         if self.consumer is not None:
             await self.consumer.stop()
+        await self.stop_committers(set(self.committers))
         if self.producer is not None:
             await self.producer.stop()
         if self.admin is not None:
@@ -168,18 +203,24 @@ class IngestService(Service):
                 continue
             polled = await self.consumer.getmany(timeout_ms=500, max_records=5000)
             now_ms = int(time.time() * 1000)
-            fresh = set(polled) - self.resumed
+            # Also partitions without records: their position may move past aborted ones.
+            fresh = (set(polled) | self.consumer.assignment()) - self.resumed
             if fresh:
                 await self.resume(fresh)
             for tp, records in polled.items():
                 await self._handle(tp, records, now_ms)
-                highwater = self.consumer.highwater(tp)
-                if highwater is not None:
-                    self.lag.set(highwater - records[-1].offset - 1, str(tp.partition))
+            await self._note_positions()
             await self.flush(set(self.buffers), force=False)
 
     async def _handle(self, tp: TopicPartition, records: list[object], now_ms: int) -> None:
         assert self.producer is not None
+        committed = self.committed.get(tp, -1)
+        if records[0].offset < committed:  # type: ignore[attr-defined]
+            # Fetched before a killed predecessor's last transaction had settled (see resume):
+            # these offsets are committed, together with their dead letters.
+            records = [r for r in records if r.offset >= committed]  # type: ignore[attr-defined]
+            if not records:
+                return
         routed = self.router.route(tp.topic, tp.partition, records, now_ms)  # type: ignore[arg-type]
         topic = self.settings.product_events_topic
         for target, batch in routed.batches.items():
@@ -187,16 +228,18 @@ class IngestService(Service):
                 self._pending.append(
                     await self.producer.send(topic, chunk.encode(), partition=target)
                 )
-        for record, rejected in routed.rejected:
-            await self._dead_letter(tp, record, rejected)
+        if tp not in self.resumed:  # revoked while sending: the new owner replays these
+            return
         for event_type, count in Counter(e.event_type for e in routed.events).items():
             metrics.EVENTS_IN.inc(count, event_type)
         if routed.late:
             metrics.LATE_EVENTS.inc(routed.late)
         buffer = self.buffers.setdefault(tp, SinkBuffer())
+        buffer.dead_letters += [
+            self._dead_letter(tp, r, rejected) for r, rejected in routed.rejected
+        ]
         if buffer.first_offset is None:
             buffer.first_offset = records[0].offset  # type: ignore[attr-defined]
-            buffer.opened_at = time.monotonic()
         buffer.last_offset = records[-1].offset  # type: ignore[attr-defined]
         durable = self.durable_end.get(tp, -1)
         if durable < records[0].offset:  # type: ignore[attr-defined]
@@ -204,8 +247,7 @@ class IngestService(Service):
         else:  # a replay of offsets already in Parquet
             buffer.events.extend(e for e in routed.events if e.kafka_offset > durable)
 
-    async def _dead_letter(self, tp: TopicPartition, record: object, rejected: Rejected) -> None:
-        assert self.producer is not None
+    def _dead_letter(self, tp: TopicPartition, record: object, rejected: Rejected) -> DeadLetter:
         headers = list(getattr(record, "headers", ()) or ())
         headers += [
             ("x-dlq-reason", rejected.reason.encode()),
@@ -216,13 +258,6 @@ class IngestService(Service):
         ]
         if rejected.index is not None:
             headers.append(("x-dlq-element-index", str(rejected.index).encode()))
-        key = getattr(record, "key", None)
-        self._pending.append(
-            await self.producer.send(
-                self.settings.dlq_topic, rejected.raw, key=key, headers=headers
-            )
-        )
-        metrics.DLQ.inc(1, rejected.reason)
         if rejected.reason not in self._logged_reasons:
             self._logged_reasons.add(rejected.reason)
             logger.warning(
@@ -230,52 +265,125 @@ class IngestService(Service):
                 tp.topic, tp.partition, record.offset, rejected.reason,  # type: ignore[attr-defined]
                 rejected.detail, rejected.reason,
             )  # fmt: skip
+        return DeadLetter(rejected.reason, rejected.raw, getattr(record, "key", None), headers)
+
+    async def _note_positions(self) -> None:
+        """Take each partition's position as the offset to commit, and as the base of its lag.
+
+        With transactional input the position moves past commit markers and aborted records
+        that no poll returns: committing the last record's offset + 1 instead would leave a
+        lag of one marker forever.
+        """
+        assert self.consumer is not None
+        for tp in self.consumer.assignment() & self.resumed:
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:  # nothing fetched yet: the position may still be unknown
+                continue
+            position = await self.consumer.position(tp)
+            self.lag.set(max(highwater - position, 0), str(tp.partition))
+            if position > self.committed.get(tp, -1):
+                self.buffers.setdefault(tp, SinkBuffer()).next_offset = position
 
     async def flush(self, tps: set[TopicPartition], force: bool) -> None:
-        """Make due buffers durable in Parquet, then commit their offsets with the watermark."""
+        """Make due buffers durable in Parquet, then commit each in its partition's transaction."""
         s = self.settings
-        due = {
-            tp: buf
-            for tp, buf in self.buffers.items()
-            if tp in tps and buf.first_offset is not None
-            and (force or buf.due(s.sink_flush_events, s.sink_flush_seconds))
-        }  # fmt: skip
-        if not due:
-            return
-        assert self.producer is not None and self.consumer is not None
-        await self._await_sends()
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for tp, buf in due.items():
-            if buf.events:
-                first = buf.first_offset
-                assert first is not None
-                try:
-                    await asyncio.to_thread(
-                        self.writer.write, tp.partition, first, buf.last_offset,
-                        events_table(buf.events),
-                    )  # fmt: skip
-                except StorageError as exc:
-                    self._storage_failed(exc)
-                    continue
-                self.durable_end[tp] = buf.last_offset
-                buf.events = []
-            state = orjson.dumps({"max_seen_ms": self.router.max_seen.get(tp.partition)}).decode()
-            offsets[tp] = OffsetAndMetadata(buf.last_offset + 1, state)
-        if self.storage_error is not None and len(offsets) == len(due):
-            logger.warning("ingest: Parquet writes work again; reading resumes")
-            self.storage_error = None
-            self._storage_backoff = 1.0
-            self.sink_failing.set(0)
-        if not offsets:
-            return
+        async with self._flush_lock:
+            due = {
+                tp: buf
+                for tp, buf in self.buffers.items()
+                if tp in tps and tp in self.resumed and buf.next_offset is not None
+                and (force or buf.due(s.sink_flush_events, s.sink_flush_seconds))
+            }  # fmt: skip
+            if not due:
+                return
+            await self._await_sends()  # the batches of every offset about to be committed
+            durable = [tp for tp, buf in due.items() if await self._write_parquet(tp, buf)]
+            if self.storage_error is not None and len(durable) == len(due):
+                logger.warning("ingest: Parquet writes work again; reading resumes")
+                self.storage_error = None
+                self._storage_backoff = 1.0
+                self.sink_failing.set(0)
+            for tp in durable:
+                if await self._commit(tp, due[tp]) and self.buffers.get(tp) is due[tp]:
+                    del self.buffers[tp]
+
+    async def _write_parquet(self, tp: TopicPartition, buf: SinkBuffer) -> bool:
+        """Store the buffer's events durably; False, and reading paused, when the disk refuses."""
+        if not buf.events:
+            return True
+        first = buf.first_offset
+        assert first is not None
         try:
-            await self.consumer.commit(offsets)
-        except KafkaError as exc:  # the files are durable; commit again on the next round
-            logger.warning("ingest: offset commit failed (%s); retrying", exc)
-            return
-        for tp in offsets:
-            if self.buffers.get(tp) is due[tp]:
-                self.buffers[tp] = SinkBuffer()
+            await asyncio.to_thread(
+                self.writer.write, tp.partition, first, buf.last_offset, events_table(buf.events)
+            )
+        except StorageError as exc:
+            self._storage_failed(exc)
+            return False
+        self.durable_end[tp] = buf.last_offset
+        buf.events = []
+        return True
+
+    async def _commit(self, tp: TopicPartition, buf: SinkBuffer) -> bool:
+        """One transaction: the partition's dead letters, then its offset with the watermark.
+
+        False when Kafka refused the transaction: it is aborted, so none of it is visible, and
+        the buffer stays for the next flush to send again.
+        """
+        assert buf.next_offset is not None
+        producer = await self._committer(tp)
+        state = orjson.dumps({"max_seen_ms": self.router.max_seen.get(tp.partition)}).decode()
+        letters = list(buf.dead_letters)
+        try:
+            await producer.begin_transaction()
+            sent = [
+                await producer.send(self.settings.dlq_topic, d.value, key=d.key, headers=d.headers)
+                for d in letters
+            ]
+            offsets = {tp: OffsetAndMetadata(buf.next_offset, state)}
+            await producer.send_offsets_to_transaction(offsets, self.group_id)
+            # commit_transaction would commit even with a failed send: check them first.
+            for outcome in await asyncio.gather(*sent, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            await producer.commit_transaction()
+        except PRODUCER_FATAL as exc:
+            # Fenced: a producer with this partition's transactional_id started elsewhere (the
+            # partition's new owner), or the producer broke for good. It cannot even abort, so
+            # the worker stops; the broker aborts the open transaction and a restart replays.
+            msg = f"ingest: the transactional producer of {tp} cannot continue ({exc!r})"
+            raise IngestDeliveryError(msg) from exc
+        except KafkaError as exc:
+            logger.warning("ingest: transaction of %s failed (%s); aborted, retrying", tp, exc)
+            await producer.abort_transaction()
+            return False
+        self.committed[tp] = buf.next_offset
+        for letter in letters:
+            metrics.DLQ.inc(1, letter.reason)
+        return True
+
+    async def _committer(self, tp: TopicPartition) -> AIOKafkaProducer:
+        """The transactional producer of a source partition, started on first use.
+
+        Its id is stable across restarts, so starting it ends any transaction a killed
+        predecessor left open: committed if it was committing, otherwise aborted.
+        """
+        producer = self.committers.get(tp)
+        if producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                transactional_id=f"{self.settings.app_id}-ingest-{tp.partition}",
+                max_request_size=MAX_REQUEST_BYTES,
+            )
+            self.committers[tp] = producer
+            await producer.start()
+        return producer
+
+    async def stop_committers(self, tps: set[TopicPartition]) -> None:
+        for tp in tps:
+            producer = self.committers.pop(tp, None)
+            if producer is not None:
+                await producer.stop()
 
     def _storage_failed(self, exc: StorageError) -> None:
         """Report a failed Parquet write; reading pauses and nothing is committed until it works."""
@@ -287,7 +395,7 @@ class IngestService(Service):
         self.sink_failing.set(1)
 
     async def _await_sends(self) -> None:
-        """Wait for every send so far; a send the producer gave up on stops the worker."""
+        """Wait for every batch sent so far; a send the producer gave up on stops the worker."""
         assert self.producer is not None
         await self.producer.flush()
         pending, self._pending = self._pending, []
@@ -299,8 +407,11 @@ class IngestService(Service):
 
     async def resume(self, assigned: set[TopicPartition]) -> None:
         """Before a newly assigned partition's first records: finish interrupted Parquet
-        writes and restore its watermark from the committed offset's metadata."""
+        writes and restore its committed offset and watermark."""
         assert self.admin is not None
+        # Starting the committers first settles a killed predecessor's open transactions, so
+        # the offsets read next are final (the consumer may have fetched older ones).
+        await asyncio.gather(*(self._committer(tp) for tp in assigned))
         committed = await self.admin.list_consumer_group_offsets(
             self.group_id, partitions=list(assigned)
         )
@@ -310,6 +421,7 @@ class IngestService(Service):
         for tp in assigned:
             self.durable_end[tp] = await asyncio.to_thread(self.writer.recover, tp.partition)
             meta = committed.get(tp)
+            self.committed[tp] = meta.offset if meta is not None else -1
             self.router.max_seen.pop(tp.partition, None)
             if meta is not None and meta.metadata:
                 with contextlib.suppress(ValueError, TypeError):
@@ -317,9 +429,9 @@ class IngestService(Service):
                     if seen is not None:
                         self.router.max_seen[tp.partition] = int(seen)
             logger.info(
-                "ingest: %s assigned, parquet durable through offset %s, max event time %s, "
-                "%s source partitions",
-                tp, self.durable_end[tp], self.router.max_seen.get(tp.partition),
-                self.router.source_partitions,
+                "ingest: %s assigned, parquet durable through offset %s, committed offset %s, "
+                "max event time %s, %s source partitions",
+                tp, self.durable_end[tp], self.committed[tp],
+                self.router.max_seen.get(tp.partition), self.router.source_partitions,
             )  # fmt: skip
             self.resumed.add(tp)

@@ -31,9 +31,15 @@ async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
 
 
 async def ensure_topic(
-    bootstrap: str, topic: str, partitions: int, setting: str | None = None
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    setting: str | None = None,
+    *,
+    compacted: bool = False,
 ) -> None:
-    """Create `topic` with `partitions` partitions when missing.
+    """Create `topic` with `partitions` partitions when missing (`compacted`: keep the newest
+    record per key, as a changelog needs).
 
     With `setting`, an existing topic must also have exactly that many (it names the variable
     to fix); without, any existing partition count is fine.
@@ -43,7 +49,8 @@ async def ensure_topic(
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()
         try:
-            await admin.create_topics([NewTopic(topic, partitions, 1)])
+            configs = {"cleanup.policy": "compact"} if compacted else None
+            await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
         except TopicAlreadyExistsError:
             existing = await topic_partitions(bootstrap, topic)
         finally:
@@ -68,17 +75,28 @@ class TopicTail:
         """Partitions that hold records to read."""
         return {tp for tp, end in self.ends.items() if end > self.starts[tp]}
 
+    async def at_end(self, tp: TopicPartition) -> bool:
+        """Whether `tp` is read up to where it ended when the tail opened.
+
+        The position, not the last record's offset + 1: a transactional topic ends in commit
+        or abort markers (and maybe aborted records) that no poll returns.
+        """
+        return bool(await self.consumer.position(tp) >= self.ends[tp])
+
 
 @contextlib.asynccontextmanager
 async def topic_tail(
     bootstrap: str, topic: str, per_partition: int
 ) -> AsyncIterator[TopicTail | None]:
-    """Read the newest records of every partition of `topic` (None when it does not exist)."""
+    """Read the newest committed records of every partition of `topic` (None when it does not
+    exist). The ends are the last stable offsets: records of open transactions lie beyond."""
     tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
     if not tps:
         yield None
         return
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         consumer.assign(tps)

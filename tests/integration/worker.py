@@ -138,7 +138,7 @@ async def wait_drained(worker: Worker, timeout: float = 180.0) -> None:
         assert worker.alive(), f"worker died:\n{worker.log()[-3000:]}"
         try:
             ingest = await group_lag(env.bootstrap, f"{env.app_id}-ingest", env.topic)
-            windows = await group_lag(env.bootstrap, env.app_id, env.internal_topic)
+            windows = await group_lag(env.bootstrap, f"{env.app_id}-windows", env.internal_topic)
             alerts = await group_lag(env.bootstrap, f"{env.app_id}-alert-sink", env.alerts_topic)
         except GroupCoordinatorNotAvailableError:  # a fresh broker still creating its offsets
             ingest = windows = alerts = None
@@ -151,18 +151,21 @@ async def wait_drained(worker: Worker, timeout: float = 180.0) -> None:
 async def read_topic(
     bootstrap: str, topic: str
 ) -> list[tuple[int, int, bytes | None, bytes, list[tuple[str, bytes]]]]:
-    """Every record of a topic: (partition, offset, key, value, headers)."""
+    """Every committed record of a topic: (partition, offset, key, value, headers)."""
     out = []
     async with topic_tail(bootstrap, topic, per_partition=2**62) as tail:
         remaining = tail.unread() if tail is not None else set()
+        stalled_since = time.monotonic()
         while remaining:
             assert tail is not None
-            polled = await tail.consumer.getmany(*remaining, timeout_ms=3000)
-            assert polled, f"could not read {topic} to its end"
+            polled = await tail.consumer.getmany(*remaining, timeout_ms=500)
             for tp, records in polled.items():
                 out += [(tp.partition, r.offset, r.key, r.value, list(r.headers)) for r in records]
-                if records[-1].offset + 1 >= tail.ends[tp]:
-                    remaining.discard(tp)
+            ended = {tp for tp in remaining if await tail.at_end(tp)}
+            remaining -= ended
+            if polled or ended:
+                stalled_since = time.monotonic()
+            assert time.monotonic() - stalled_since < 10, f"could not read {topic} to its end"
     return out
 
 
