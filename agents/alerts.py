@@ -57,8 +57,9 @@ def console_table(alert: WindowAlert) -> str:
 async def recent_alert_ids(bootstrap: str, topic: str) -> set[str]:
     """alert_ids among the newest messages of every partition of the alerts topic.
 
-    An alert is sent before its marker is written to the table; after a crash between the
-    two, the replayed window qualifies again and this set keeps it from being sent twice.
+    A worker partition that starts with no state at all (a new APP_ID on the same topics)
+    replays its whole input; this set keeps the alerts already sent from being sent twice.
+    Only the newest RECENT_PER_PARTITION records of each partition are read.
     """
     found: set[str] = set()
     async with topic_tail(bootstrap, topic, RECENT_PER_PARTITION) as tail:
@@ -75,6 +76,6 @@ async def recent_alert_ids(bootstrap: str, topic: str) -> set[str]:
                         found.add(str(orjson.loads(record.value)["alert_id"]))
                     except (orjson.JSONDecodeError, KeyError, TypeError):
                         logger.warning("ignoring a non-alert message at %s@%s", tp, record.offset)
-                if records[-1].offset + 1 >= tail.ends[tp]:
+                if await tail.at_end(tp):
                     remaining.discard(tp)
     return found

@@ -34,25 +34,24 @@ class ClickstreamApp(faust.App):
 
 
 def build_app(settings: Settings) -> faust.App:
-    """A Faust app configured from settings: idempotent acks=all producer, RocksDB state."""
+    """A Faust app configured from settings: the worker's services, timers and web server.
+
+    Its local directory is per APP_ID, so a new deployment id never meets another's files.
+    """
     faust_transport.install()
-    (settings.data_dir / "worker-state").mkdir(parents=True, exist_ok=True)
+    datadir = settings.data_dir / "worker-state" / settings.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = ClickstreamApp(
         settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
-        store="rocksdb://",  # one database per partition: tables.product_windows relies on it
         topic_partitions=settings.partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         # A crashed worker's partitions move to the others after 10 s, not Faust's 60 s.
         broker_session_timeout=10.0,
-        # The window agent acknowledges batches only when it writes their state (at most once
-        # a second): stopping or rebalancing must not wait for that. Unacknowledged batches
-        # are replayed, and replays are recognised.
-        stream_wait_empty=False,
         autodiscover=["agents", "tables"],
         origin="app",
-        datadir=str(settings.data_dir / "worker-state"),
+        datadir=str(datadir),
         producer_acks=-1,
         web_host=advertised_host(settings.web_host),
         web_port=settings.web_port,

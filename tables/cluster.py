@@ -1,21 +1,27 @@
 """Asking every worker of the deployment: for answers no single worker holds (top products).
 
-The workers are the members of the consumer group as Faust's partition assignor last shared
-them (each with its canonical URL). This worker answers its own share in-process; the others
-over HTTP, with the deployment's token. A share names the partitions it covered, so the caller
-can tell a complete answer from one missing partitions mid-rebalance.
+The workers are the members of the window stage's consumer group, as the group coordinator
+describes them: each member's client id carries its web URL (`agents.window_stage`), and its
+assignment says which worker partitions it owns. This worker answers its own share in-process;
+the others over HTTP, with the deployment's token. A share names the partitions it covered, so
+the caller can tell a complete answer from one missing partitions mid-rebalance.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.group import MemberAssignment
 from yarl import URL
 
+from agents.window_stage import MEMBER_PREFIX
 from app.faust_app import get_app
 from app.settings import get_settings
 from tables.web_guard import Unavailable
@@ -25,7 +31,54 @@ app = get_app()
 settings = get_settings()
 
 PEER_TIMEOUT_S = 5.0
+MEMBERS_FRESH_S = 2.0
 Share = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One worker of the deployment: its web URL and the worker partitions it owns."""
+
+    url: str
+    partitions: frozenset[int]
+
+
+class GroupMembers:
+    """The window stage's group members, asked of the coordinator at most every few seconds."""
+
+    def __init__(self) -> None:
+        self.admin: AIOKafkaAdminClient | None = None
+        self.members: list[Member] = []
+        self.at = 0.0
+
+    async def current(self) -> list[Member]:
+        if time.monotonic() - self.at < MEMBERS_FRESH_S:
+            return self.members
+        if self.admin is None:
+            self.admin = AIOKafkaAdminClient(
+                bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=5000
+            )
+            await self.admin.start()
+        try:
+            (response,) = await self.admin.describe_consumer_groups([f"{settings.app_id}-windows"])
+        except Exception:
+            admin, self.admin = self.admin, None
+            await admin.close()
+            raise
+        members = []
+        for group in response.to_object()["groups"]:
+            for member in group["members"]:
+                client_id = str(member["client_id"])
+                if not client_id.startswith(MEMBER_PREFIX) or not member["member_assignment"]:
+                    continue
+                assignment = MemberAssignment.decode(member["member_assignment"])
+                owned = {p for topic, parts in assignment.assignment for p in parts}
+                members.append(Member(client_id.removeprefix(MEMBER_PREFIX), frozenset(owned)))
+        self.members, self.at = members, time.monotonic()
+        return members
+
+
+group_members = GroupMembers()
 
 
 def _ident(url: URL | str) -> tuple[str, int]:
@@ -33,11 +86,21 @@ def _ident(url: URL | str) -> tuple[str, int]:
     return (parsed.host or "", parsed.port or 80)
 
 
-def peer_urls() -> list[str]:
+def is_self(url: str) -> bool:
+    return _ident(url) == _ident(app.conf.canonical_url)
+
+
+async def peer_urls() -> list[str]:
     """Base URLs of the other workers in the group."""
-    own = _ident(app.conf.canonical_url)
-    urls = {str(url) for url in app.router.tables_metadata()}
-    return sorted(url for url in urls if _ident(url) != own)
+    return sorted({m.url for m in await group_members.current() if not is_self(m.url)})
+
+
+async def owner_url(partition: int) -> str | None:
+    """Base URL of the worker that owns a worker partition, if the group says one does."""
+    for member in await group_members.current():
+        if partition in member.partitions:
+            return member.url
+    return None
 
 
 async def ask_peer(base: str, path: str, params: Mapping[str, str]) -> Share:
@@ -58,7 +121,11 @@ async def gather_shares(
     local: Callable[[], Awaitable[Share]], path: str, params: Mapping[str, str]
 ) -> list[Share]:
     """Every worker's share: this one's from `local`, the others' from GET `path`."""
-    peers = peer_urls()
+    try:
+        peers = await peer_urls()
+    except Exception as exc:
+        msg = f"the deployment's workers could not be listed ({exc}); retry shortly"
+        raise Unavailable(msg, retry=True) from exc
     results = await asyncio.gather(
         local(), *(ask_peer(base, path, params) for base in peers), return_exceptions=True
     )

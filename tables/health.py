@@ -1,7 +1,8 @@
 """GET /health (200 or 503, with the reasons) and GET /metrics (Prometheus text format).
 
-This worker is unhealthy (503) while the broker does not answer, while its tables recover,
-while Parquet writes fail (reading is paused), or before its first look at the broker.
+This worker is unhealthy (503) while the broker does not answer, while window state recovers,
+while Parquet writes fail (reading is paused), while a stage is stalled (input waiting and no
+progress for STALL_SECONDS, see app/stall_detector), or before its first look at the broker.
 Consumer lag and the last event are reported, not judged: a quiet shop is not a fault.
 """
 
@@ -16,7 +17,8 @@ from faust.web import Request, Response, View
 from agents.alerts import iso_utc
 from app import metrics
 from app.faust_app import get_app
-from tables.owned_partitions import owned_partitions
+from app.stall_detector import get_stall_detector, stall_problems
+from tables.owned_partitions import owned_partitions, settled
 from tables.pipeline_probe import PROBE_EVERY_S, probe_state
 from tables.throughput import newest_event_ms, throughput
 from tables.web_params import reject_unknown
@@ -27,6 +29,28 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 SINK_FAILING = metrics.REGISTRY.gauge(
     "clickstream_sink_failing", "1 while Parquet writes fail and reading is paused."
 )
+STAGE_STALLED = metrics.REGISTRY.gauge(
+    "clickstream_stage_stalled",
+    "1 while the stage has input waiting and made no progress for STALL_SECONDS.",
+    "stage",
+)
+
+
+def current_stalls() -> dict[str, list[int]]:
+    """Stage -> stalled partitions now, with `clickstream_stage_stalled` set to match."""
+    detector = get_stall_detector()
+    stalled = detector.stalled()
+    # Stages seen before keep a 0, so that a recovered or revoked stage does not stay at 1.
+    for stage in detector.stages() | STAGE_STALLED.values.keys():
+        STAGE_STALLED.set(1 if stage in stalled else 0, stage)
+    return stalled
+
+
+def _refresh_stage_stalled() -> None:
+    current_stalls()
+
+
+metrics.REGISTRY.on_collect(_refresh_stage_stalled)
 
 
 def health_report(now: float) -> tuple[bool, dict[str, Any]]:
@@ -42,10 +66,12 @@ def health_report(now: float) -> tuple[bool, dict[str, Any]]:
             problems.append(f"broker unreachable: {probe.error}")
         elif now - probe.at > PROBE_STALE_S:
             problems.append(f"broker not checked for {now - probe.at:.0f} s")
-    if app.in_recovery:
-        problems.append("recovering window tables from their changelogs")
+    if not settled():
+        problems.append("window state is being recovered from its changelog (start or rebalance)")
     if SINK_FAILING.get() > 0:
         problems.append("Parquet writes are failing; input reading is paused")
+    stalled = current_stalls()
+    problems.extend(stall_problems(stalled, get_stall_detector().stall_seconds))
     newest = newest_event_ms()
     received = throughput.last_received_at
     body = {
@@ -57,7 +83,8 @@ def health_report(now: float) -> tuple[bool, dict[str, Any]]:
         "last_event_received_at": None if received is None else iso_utc(int(received * 1000)),
         "events_per_second": round(throughput.per_second(), 3),
         "partitions": sorted(owned_partitions()),
-        "rebalancing": bool(app.rebalancing),
+        "rebalancing": not settled(),
+        "stalled": stalled,
         "checked_at": iso_utc(int(now * 1000)),
     }
     return not problems, body

@@ -4,6 +4,10 @@ Asks Kafka for the end offsets of the input, windows and alerts topics and for w
 consumer group committed: that the broker answers at all is the reachability check, and the
 differences are the consumer lag of the whole deployment (every worker), not just this one.
 The ingest group's commits also carry each input partition's newest event time.
+
+Each look also feeds the stall detector (`app.stall_detector`) with every stage's committed
+offset and log end per partition: a stage's progress is what its group commits, seen from the
+broker, so a stage whose own task hangs cannot hide its stall.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from mode import Service
 from app import metrics
 from app.faust_app import get_app
 from app.settings import get_settings
+from app.stall_detector import get_stall_detector
 
 logger = logging.getLogger(__name__)
 app = get_app()
@@ -91,7 +96,9 @@ class PipelineProbe(Service):
             self.admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=5000)
             await self.admin.start()
         if self.consumer is None:
-            self.consumer = AIOKafkaConsumer(bootstrap_servers=servers, request_timeout_ms=5000)
+            self.consumer = AIOKafkaConsumer(
+                bootstrap_servers=servers, request_timeout_ms=5000, isolation_level="read_committed"
+            )
             await self.consumer.start()
         return self.admin, self.consumer
 
@@ -108,7 +115,7 @@ class PipelineProbe(Service):
         admin, consumer = await self._clients()
         stages = {
             "ingest": (f"{settings.app_id}-ingest", settings.kafka_topic),
-            "windows": (settings.app_id, settings.product_events_topic),
+            "windows": (f"{settings.app_id}-windows", settings.product_events_topic),
             "alerts": (f"{settings.app_id}-alert-sink", settings.alerts_topic),
         }
         existing = set(await admin.list_topics())
@@ -120,6 +127,7 @@ class PipelineProbe(Service):
         }
         lag: dict[str, int] = {}
         event_ms: dict[int, int] = {}
+        stalls = get_stall_detector()
         for stage, (group, topic) in stages.items():
             tps = partitions.get(topic)
             if not tps:
@@ -132,6 +140,7 @@ class PipelineProbe(Service):
                 meta = committed.get(tp)
                 done = meta.offset if meta is not None and meta.offset >= 0 else 0
                 total += max(ends[tp] - done, 0)
+                stalls.observed(stage, tp.partition, done, ends[tp])
                 if stage == "ingest" and meta is not None and meta.metadata:
                     seen = committed_event_time(meta.metadata)
                     if seen is not None:

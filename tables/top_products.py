@@ -80,15 +80,15 @@ def local_top(
 ) -> list[ProductCounts]:
     """This worker's best `limit` products in one window, from the stored slices."""
     end = window_start + spec.size_ms
-    candidates: set[str] = set()
+    counted = []
     for state in states:
+        candidates: set[str] = set()
         for start, products in state.stored_slices().items():
             if window_start <= start < end:
                 candidates.update(products)
-    counted = []
-    for product in candidates:
-        window = read_windows(product, window_start, 1)[0]
-        counted.append(ProductCounts(product, window.views, window.add_to_cart, window.purchases))
+        for product in candidates:
+            w = read_windows(state, product, window_start, 1)[0]
+            counted.append(ProductCounts(product, w.views, w.add_to_cart, w.purchases))
     return rank(counted, metric, limit)
 
 

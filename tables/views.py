@@ -1,10 +1,16 @@
-"""JSON views over the window tables, answered by the worker that owns the product."""
+"""JSON views over the window state, answered by the worker that owns the product.
+
+A request that reaches another worker is forwarded once to the owner, as the window stage's
+consumer group assigns it (`tables.cluster.owner_url`), with the caller's token.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 from faust.web import Request, Response, View
+from yarl import URL
 
 from agents.alerts import iso_utc
 from agents.window_state import PartitionWindows
@@ -12,13 +18,15 @@ from app.faust_app import get_app
 from app.product_batches import product_partition
 from app.settings import get_settings
 from app.windows import NO_WATERMARK
+from tables.cluster import PEER_TIMEOUT_S, is_self, owner_url
 from tables.owned_partitions import serving_state
-from tables.product_windows import WindowCounts, read_windows, slices_table
+from tables.product_windows import WindowCounts, read_windows
 from tables.web_guard import BadRequest, Unavailable
 
 app = get_app()
 settings = get_settings()
 MAX_PRODUCT_ID = 256
+FORWARDED_HEADER = "X-Clickstream-Forwarded"  # a forwarded request is never forwarded again
 
 
 def live_windows(product_id: str) -> list[WindowCounts]:
@@ -36,7 +44,7 @@ def live_windows(product_id: str) -> list[WindowCounts]:
     newest = starts[-1]
     if first > newest:
         return []
-    windows = read_windows(product_id, newest, (newest - first) // step + 1)
+    windows = read_windows(state, product_id, newest, (newest - first) // step + 1)
     return [w for w in windows if w.views or w.add_to_cart or w.purchases]
 
 
@@ -70,10 +78,27 @@ def window_json(window: WindowCounts) -> dict[str, Any]:
 class ProductWindowsView(View):
     """GET every live window of one product."""
 
-    @app.table_route(table=slices_table, match_info="product_id")  # type: ignore[arg-type]
     async def get(self, request: Request, product_id: str) -> Response:
         if len(product_id) > MAX_PRODUCT_ID:
             msg = f"product_id is longer than {MAX_PRODUCT_ID} characters"
             raise BadRequest(msg)
+        partition = product_partition(product_id, settings.partitions)
+        if serving_state(partition) is None:
+            return await self.forward(request, partition)
         windows = [window_json(w) for w in live_windows(product_id)]
         return self.json({"product_id": product_id, "windows": windows})
+
+    async def forward(self, request: Request, partition: int) -> Response:
+        """Ask the worker that owns `partition`; 503 while none does (rebalance, recovery)."""
+        owner = await owner_url(partition)
+        if owner is None or is_self(owner) or request.headers.get(FORWARDED_HEADER):
+            msg = f"partition {partition} is not served here right now (rebalance or recovery)"
+            raise Unavailable(msg, retry=True)
+        headers = {FORWARDED_HEADER: "1"}
+        if "Authorization" in request.headers:
+            headers["Authorization"] = request.headers["Authorization"]
+        url = URL(owner).with_path(request.url.path).with_query(request.query)
+        timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
+        async with app.http_client.get(url, headers=headers, timeout=timeout) as response:
+            body = await response.read()
+            return self.bytes(body, content_type="application/json", status=response.status)

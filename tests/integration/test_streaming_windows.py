@@ -167,6 +167,31 @@ async def test_rebuilt_state_does_not_resend_alerts(kafka_bootstrap: str, tmp_pa
 
 
 @pytest.mark.slow
+async def test_a_new_app_id_on_the_same_data_dir_starts_clean_and_recounts(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The README's "windows from scratch": a new APP_ID, the same DATA_DIR and topics. The
+    old deployment's local files must not crash the new one (they once raised Faust's
+    ConsistencyError), and the new one recounts every window exactly, without resending an
+    alert or writing a Parquet row twice."""
+    env = WorkerEnv(kafka_bootstrap, tmp_path / "w")
+    events = edge_cases(seed=6)
+    await produce(kafka_bootstrap, env.topic, [(0, orjson.dumps(e)) for e in events])
+    oracle = WindowOracle().feed_all((0, e) for e in events)
+    await drain(env)
+    fresh = WorkerEnv(kafka_bootstrap, env.data_dir)
+    fresh.topic, fresh.alerts_topic, fresh.dlq_topic = env.topic, env.alerts_topic, env.dlq_topic
+    await drain_and_check(fresh, oracle)
+    rows = duckdb.sql(
+        f"select count(*), count(distinct event_id) "
+        f"from read_parquet('{env.data_dir}/events/*/*.parquet')"
+    ).fetchall()[0]
+    assert rows == (len(events), len(events))
+    assert (env.data_dir / "worker-state" / env.app_id).is_dir()
+    assert (env.data_dir / "worker-state" / fresh.app_id).is_dir()
+
+
+@pytest.mark.slow
 async def test_a_restarted_worker_keeps_counting_on_its_stored_windows(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:

@@ -1,0 +1,265 @@
+"""The window stage: product batches -> exact hopping-window counts -> flash-sale alerts.
+
+An aiokafka consumer group (`<APP_ID>-windows`) inside the worker, like the ingest stage, not
+a Faust agent. Faust's consumer stalled here, silently, after kill -9 restarts and after plain
+rebalances between two live workers (one partition assigned but never fetched; its recovery
+hanging behind a full producer buffer), and its commit did not wait for the changelog; its
+tracker shows the same families over years (faust-streaming #175, #640, #74, #88). Rather than
+patch that machinery, the stage uses the mechanism Kafka itself offers for this job:
+transactions (see `agents.window_checkpoint`).
+
+Each poll: every partition's records are applied to its `PartitionWindows`, then each
+touched partition commits one checkpoint (changelog + alerts + input offset, atomically).
+A partition newly assigned is first recovered from its changelog (`agents.window_changelog`).
+A revoked partition is dropped only between polls, so a checkpoint is never cut in half.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.structs import TopicPartition
+from mode import Service
+
+from agents.alerts import recent_alert_ids
+from agents.stall_watchdog import watch_stage
+from agents.window_changelog import ALERTED, SLICES, ChangelogStore, read_changelog
+from agents.window_checkpoint import PartitionCheckpoint
+from agents.window_state import PartitionWindows, state_key
+from app import metrics
+from app.faust_app import get_app
+from app.kafka.topics import ensure_topic
+from app.product_batches import ProductBatch, product_partition
+from app.settings import Settings, get_settings
+from app.windows import WindowSpec
+
+logger = logging.getLogger(__name__)
+app = get_app()
+
+RETENTION_MS = 3600 * 1000
+MAX_POLL_RECORDS = 200  # messages of up to 4,000 events each
+MEMBER_PREFIX = "windows@"  # client id = prefix + this worker's web URL, for request routing
+
+
+def changelog_topic(settings: Settings) -> str:
+    return f"{settings.app_id}-window-state-changelog"
+
+
+@dataclass
+class OwnedPartition:
+    """A worker partition this worker has recovered and processes."""
+
+    state: PartitionWindows
+    checkpoint: PartitionCheckpoint
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, stage: WindowStage) -> None:
+        self.stage = stage
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.stage.release({tp.partition for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        # Recovery runs in the consuming task, before the partition's first records.
+        self.stage.assigned_at = time.monotonic()
+
+
+@app.service
+class WindowStage(Service):
+    """Consumes PRODUCT_EVENTS_TOPIC and keeps every window of the products it owns."""
+
+    running: WindowStage | None = None  # the worker's one instance, once started
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        s = self.settings = get_settings()
+        self.group_id = f"{s.app_id}-windows"
+        self.spec = WindowSpec.from_seconds(s.window_size, s.window_step)
+        self.owned: dict[int, OwnedPartition] = {}
+        self.lock = asyncio.Lock()  # one poll's apply + checkpoints, or one recovery/release
+        self.recovering = False
+        self.assigned_at = 0.0
+        self.consumer: AIOKafkaConsumer | None = None
+        self.restorer: AIOKafkaConsumer | None = None
+
+    async def on_start(self) -> None:
+        s = self.settings
+        servers = s.kafka_bootstrap_servers
+        await ensure_topic(servers, s.product_events_topic, s.partitions, "PARTITIONS")
+        await ensure_topic(servers, s.alerts_topic, s.partitions)
+        await ensure_topic(servers, changelog_topic(s), s.partitions, "PARTITIONS", compacted=True)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=servers, group_id=self.group_id,
+            client_id=f"{MEMBER_PREFIX}{app.conf.canonical_url}",
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            isolation_level="read_committed", max_partition_fetch_bytes=4 << 20,
+            fetch_max_wait_ms=100, metadata_max_age_ms=30_000,
+        )  # fmt: skip
+        self.restorer = AIOKafkaConsumer(
+            bootstrap_servers=servers, enable_auto_commit=False,
+            isolation_level="read_committed", max_partition_fetch_bytes=4 << 20,
+        )  # fmt: skip
+        await self.consumer.start()
+        await self.restorer.start()
+        WindowStage.running = self
+        watch_stage("windows", self.assigned)
+        self.consumer.subscribe([s.product_events_topic], listener=_Rebalance(self))
+        logger.info("windows: consuming %s as group %s", s.product_events_topic, self.group_id)
+
+    async def on_stop(self) -> None:
+        # Nothing to flush: every poll ends with its checkpoints committed.
+        if self.consumer is not None:
+            await self.consumer.stop()
+        async with self.lock:
+            await self._close(set(self.owned))
+        if self.restorer is not None:
+            await self.restorer.stop()
+
+    def assigned(self) -> set[int]:
+        """Worker partitions the group assigned to this worker (recovered or not)."""
+        if self.consumer is None:
+            return set()
+        topic = self.settings.product_events_topic
+        return {tp.partition for tp in self.consumer.assignment() if tp.topic == topic}
+
+    def serving(self) -> dict[int, PartitionWindows]:
+        """State of each partition this worker can answer for now: assigned and recovered."""
+        if self.recovering:
+            return {}
+        return {p: self.owned[p].state for p in sorted(self.assigned()) if p in self.owned}
+
+    def settled(self) -> bool:
+        """Every assigned partition is recovered (no rebalance or recovery under way)."""
+        return (
+            self.consumer is not None and not self.recovering and self.assigned() == set(self.owned)
+        )
+
+    @Service.task
+    async def _consume(self) -> None:
+        assert self.consumer is not None
+        consumer = self.consumer
+        while not self.should_stop:
+            await self._recover_assigned()
+            polled = await consumer.getmany(timeout_ms=500, max_records=MAX_POLL_RECORDS)
+            if polled:
+                try:
+                    await self._process(polled)
+                except Exception as exc:
+                    # The in-memory state holds changes that are in no commit: stop, so that
+                    # a restart recovers the last checkpoint and replays from its offsets.
+                    logger.exception("windows: a checkpoint failed; stopping the worker")
+                    await app.crash(exc)
+                    return
+
+    async def _process(self, polled: dict[TopicPartition, list[Any]]) -> None:
+        assert self.consumer is not None
+        async with self.lock:
+            assigned = self.consumer.assignment()
+            touched: list[tuple[TopicPartition, OwnedPartition]] = []
+            for tp, records in polled.items():
+                if tp not in assigned:
+                    continue  # revoked since the poll: the next owner replays them
+                owned = self.owned.get(tp.partition) or await self._recover(tp)
+                self._apply(owned, records)
+                touched.append((tp, owned))
+            positions = [await self.consumer.position(tp) for tp, _ in touched]
+            await asyncio.gather(
+                *(
+                    owned.checkpoint.commit(owned.state, tp, position)
+                    for (tp, owned), position in zip(touched, positions, strict=True)
+                )
+            )
+
+    def _apply(self, owned: OwnedPartition, records: list[Any]) -> None:
+        state = owned.state
+        skipped_before = state.duplicates_skipped
+        for record in records:
+            alerts = state.apply(ProductBatch.decode(record.value))
+            if alerts:
+                owned.checkpoint.add_alerts(state, alerts, int(time.time() * 1000))
+        metrics.DUPLICATES.inc(state.duplicates_skipped - skipped_before)
+
+    async def _recover_assigned(self) -> None:
+        assert self.consumer is not None
+        missing = [tp for tp in self.consumer.assignment() if tp.partition not in self.owned]
+        if not missing:
+            return
+        async with self.lock:
+            self.recovering = True
+            try:
+                for tp in missing:
+                    if tp in self.consumer.assignment() and tp.partition not in self.owned:
+                        await self._recover(tp)
+            finally:
+                self.recovering = False
+
+    async def _recover(self, tp: TopicPartition) -> OwnedPartition:
+        """Take over partition `tp`: fence its previous producer, then rebuild its state."""
+        assert self.restorer is not None
+        s = self.settings
+        producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            transactional_id=f"{s.app_id}-windows-{tp.partition}",
+            linger_ms=5, max_batch_size=1 << 20, max_request_size=4 << 20,
+        )  # fmt: skip
+        await producer.start()  # init_transactions: aborts a killed owner's open transaction
+        try:
+            slices_data, alerted_data = await read_changelog(
+                self.restorer, TopicPartition(changelog_topic(s), tp.partition)
+            )
+        except BaseException:
+            await producer.stop()
+            raise
+        slices = ChangelogStore(SLICES, slices_data)
+        alerted = ChangelogStore(ALERTED, alerted_data)
+        if not slices_data and not alerted_data:
+            await self._adopt_sent_alerts(tp.partition, alerted)
+        state = PartitionWindows(
+            self.spec, s.views_threshold, s.purchases_threshold, RETENTION_MS,
+            slices, alerted,
+            stored_slice_keys=slices.keys(), stored_alert_keys=alerted.keys(),
+        )  # fmt: skip
+        checkpoint = PartitionCheckpoint(
+            tp.partition, producer, changelog_topic(s), s.alerts_topic, self.group_id,
+            (slices, alerted),
+        )  # fmt: skip
+        owned = self.owned[tp.partition] = OwnedPartition(state, checkpoint)
+        return owned
+
+    async def _adopt_sent_alerts(self, partition: int, alerted: ChangelogStore) -> None:
+        """A partition with no state at all (a new APP_ID, a lost changelog) replays its input
+        from the start: the alerts already on ALERTS_TOPIC for its products are marked sent,
+        so the replay does not send them twice. The markers go into the first checkpoint."""
+        s = self.settings
+        ids = await recent_alert_ids(s.kafka_bootstrap_servers, s.alerts_topic)
+        adopted = 0
+        for alert_id in ids:
+            product, _, start = alert_id.rpartition(":")
+            if (
+                product
+                and start.isdigit()
+                and (product_partition(product, s.partitions) == partition)
+            ):
+                alerted[state_key(product, int(start))] = b"1"
+                adopted += 1
+        if adopted:
+            logger.info(
+                "windows: partition %s starts afresh; %s sent alerts adopted", partition, adopted
+            )
+
+    async def release(self, partitions: set[int]) -> None:
+        """Give up partitions (revoked): between polls, so no checkpoint is cut in half."""
+        async with self.lock:
+            await self._close(partitions)
+
+    async def _close(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            owned = self.owned.pop(partition, None)
+            if owned is not None:
+                await owned.checkpoint.producer.stop()
