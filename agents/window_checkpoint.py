@@ -36,7 +36,7 @@ from agents.window_state import PartitionWindows, WindowAlert
 from app import metrics
 
 logger = logging.getLogger(__name__)
-STEP_TIMEOUT_S = 60.0  # a transaction that takes longer stops the worker (then replay)
+STEP_TIMEOUT_S = 60.0  # a transaction that takes longer fails (and the partition is reset)
 
 
 @dataclass
@@ -66,8 +66,9 @@ class PartitionCheckpoint:
     async def commit(self, state: PartitionWindows, input_tp: TopicPartition, position: int) -> int:
         """Steps 1-5 above; returns how many changelog records the commit carried.
 
-        Raises whatever Kafka raised; the caller must then stop the worker, since the
-        in-memory state holds changes that are now in no commit.
+        Raises whatever Kafka raised (or TimeoutError); the caller must then drop the
+        in-memory state, which holds changes that are now in no commit, and read the input
+        again from the last commit.
         """
         state.flush()
         changes = [change for store in self.stores for change in store.take_changes()]
@@ -91,8 +92,8 @@ class PartitionCheckpoint:
         position: int,
     ) -> list[asyncio.Future[Any]]:
         producer = self.producer
-        # The context aborts on an error; the worker stops after it anyway, and the next
-        # owner's init_transactions would abort it too.
+        # The context aborts on an error; if even that fails, the next producer of this id
+        # aborts it at init_transactions.
         async with producer.transaction():
             sends = [
                 await producer.send(self.changelog_topic, value, key=key, partition=self.partition)

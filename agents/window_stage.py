@@ -11,7 +11,9 @@ transactions (see `agents.window_checkpoint`).
 Each poll: every partition's records are applied to its `PartitionWindows`, then each
 touched partition commits one checkpoint (changelog + alerts + input offset, atomically).
 A partition newly assigned is first recovered from its changelog (`agents.window_changelog`).
-A revoked partition is dropped only between polls, so a checkpoint is never cut in half.
+A revoked partition is dropped only between polls, so a checkpoint is never cut in half. A
+checkpoint that fails (the broker away, the producer fenced) resets only its partition: its
+state is dropped, its input read again from the last commit, its state recovered again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 from mode import Service
 
@@ -43,6 +46,7 @@ app = get_app()
 
 RETENTION_MS = 3600 * 1000
 MAX_POLL_RECORDS = 200  # messages of up to 4,000 events each
+RETRY_FIRST_S, RETRY_MAX_S = 1.0, 10.0  # back-off while the broker is away
 MEMBER_PREFIX = "windows@"  # client id = prefix + this worker's web URL, for request routing
 
 
@@ -56,6 +60,7 @@ class OwnedPartition:
 
     state: PartitionWindows
     checkpoint: PartitionCheckpoint
+    committed: int  # the input offset its last checkpoint committed
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -144,18 +149,27 @@ class WindowStage(Service):
     async def _consume(self) -> None:
         assert self.consumer is not None
         consumer = self.consumer
+        backoff = RETRY_FIRST_S
         while not self.should_stop:
-            await self._recover_assigned()
+            try:
+                await self._recover_assigned()
+            except KafkaError as exc:  # the broker is away; what was committed is safe
+                logger.warning("windows: recovery failed (%s); retrying in %.0f s", exc, backoff)
+                await self.sleep(backoff)
+                backoff = min(backoff * 2, RETRY_MAX_S)
+                continue
+            backoff = RETRY_FIRST_S
             polled = await consumer.getmany(timeout_ms=500, max_records=MAX_POLL_RECORDS)
-            if polled:
-                try:
-                    await self._process(polled)
-                except Exception as exc:
-                    # The in-memory state holds changes that are in no commit: stop, so that
-                    # a restart recovers the last checkpoint and replays from its offsets.
-                    logger.exception("windows: a checkpoint failed; stopping the worker")
-                    await app.crash(exc)
-                    return
+            if not polled:
+                continue
+            try:
+                await self._process(polled)
+            except Exception as exc:
+                # Not Kafka (those reset one partition, below): a batch that cannot be
+                # applied. Stop rather than skip it; nothing of it was committed.
+                logger.exception("windows: applying a batch failed; stopping the worker")
+                await app.crash(exc)
+                return
 
     async def _process(self, polled: dict[TopicPartition, list[Any]]) -> None:
         assert self.consumer is not None
@@ -165,16 +179,40 @@ class WindowStage(Service):
             for tp, records in polled.items():
                 if tp not in assigned:
                     continue  # revoked since the poll: the next owner replays them
-                owned = self.owned.get(tp.partition) or await self._recover(tp)
+                owned = self.owned.get(tp.partition)
+                if owned is None:  # assigned during the poll: recovered first, then read again
+                    self.consumer.seek(tp, records[0].offset)
+                    continue
                 self._apply(owned, records)
                 touched.append((tp, owned))
             positions = [await self.consumer.position(tp) for tp, _ in touched]
-            await asyncio.gather(
+            outcomes = await asyncio.gather(
                 *(
                     owned.checkpoint.commit(owned.state, tp, position)
                     for (tp, owned), position in zip(touched, positions, strict=True)
-                )
+                ),
+                return_exceptions=True,
             )
+            for (tp, owned), position, outcome in zip(touched, positions, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    await self._reset(tp, owned, outcome)
+                else:
+                    owned.committed = position
+
+    async def _reset(self, tp: TopicPartition, owned: OwnedPartition, error: BaseException) -> None:
+        """A checkpoint failed (broker away, producer fenced): none of it is visible. Drop the
+        partition's state and read its input again from the last commit; the next loop
+        recovers the state that commit left."""
+        assert self.consumer is not None
+        logger.warning(
+            "windows: checkpoint of partition %s failed (%r); back to its last commit at "
+            "offset %s",
+            tp.partition, error, owned.committed,
+        )  # fmt: skip
+        self.owned.pop(tp.partition, None)
+        await self._stop_producer(owned)
+        if tp in self.consumer.assignment():
+            self.consumer.seek(tp, owned.committed)
 
     def _apply(self, owned: OwnedPartition, records: list[Any]) -> None:
         state = owned.state
@@ -229,7 +267,8 @@ class WindowStage(Service):
             tp.partition, producer, changelog_topic(s), s.alerts_topic, self.group_id,
             (slices, alerted),
         )  # fmt: skip
-        owned = self.owned[tp.partition] = OwnedPartition(state, checkpoint)
+        committed = await self.consumer.position(tp) if self.consumer is not None else 0
+        owned = self.owned[tp.partition] = OwnedPartition(state, checkpoint, committed)
         return owned
 
     async def _adopt_sent_alerts(self, partition: int, alerted: ChangelogStore) -> None:
@@ -262,4 +301,10 @@ class WindowStage(Service):
         for partition in partitions:
             owned = self.owned.pop(partition, None)
             if owned is not None:
-                await owned.checkpoint.producer.stop()
+                await self._stop_producer(owned)
+
+    async def _stop_producer(self, owned: OwnedPartition) -> None:
+        try:
+            await asyncio.wait_for(owned.checkpoint.producer.stop(), RETRY_MAX_S)
+        except (KafkaError, TimeoutError) as exc:  # its open transaction dies with the epoch
+            logger.warning("windows: stopping a producer failed: %r", exc)
