@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test unit check bench soak clean
+.PHONY: install run test unit check bench soak stress clean
 
 install: $(STAMP)
 
@@ -21,7 +21,7 @@ run: install
 	@bash scripts/run-all.sh
 
 test: install
-	@bash scripts/test-with-broker.sh $(BIN)/pytest tests
+	@bash scripts/test-with-broker.sh $(BIN)/pytest tests --ignore=tests/stress
 
 unit: install
 	$(BIN)/pytest tests/unit
@@ -39,6 +39,10 @@ bench: install
 soak: install
 	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
 	@bash scripts/test-with-broker.sh $(BIN)/python -m bench.soak
+
+# Crash-safety scenarios against the independent recount (~15 min; not in CI).
+stress: install
+	@bash scripts/test-with-broker.sh $(BIN)/pytest tests/stress -v -s -p no:randomly
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
