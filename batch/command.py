@@ -16,6 +16,7 @@ from batch.scheduler import ReportScheduler
 
 EXIT_FAILED = 1
 EXIT_NO_DATA = 3
+EXIT_PARTIAL = 4
 
 
 class _DateParam(click.ParamType):
@@ -54,7 +55,8 @@ def report_command(
     """Build the daily summary with DuckDB over the day's Parquet files, write it, email it.
 
     Writes DATA_DIR/reports/summary_DATE.{json,txt,html}. A day already sent is not sent
-    again unless --force. Exit status: 0 done, 1 failed, 2 bad usage or settings, 3 no data.
+    again unless --force. Exit status: 0 done, 1 failed, 2 bad usage or settings, 3 no data,
+    4 the server refused some recipients (the others got it; a rerun retries only the refused).
 
     \b
     Examples:
@@ -95,9 +97,9 @@ def _single(job: ReportJob, day: date, *, send: bool, force: bool, fmt: str) -> 
         click.echo(outcome.report.in_format(fmt), nl=False)
     if outcome.files:
         click.echo(f"Written: {', '.join(str(p) for p in outcome.files)}", err=True)
-    if outcome.status == "failed":
+    if outcome.status in ("failed", "partial"):
         click.echo(f"error: {outcome.detail}", err=True)
-        raise SystemExit(EXIT_FAILED)
+        raise SystemExit(_failure_status([outcome]))
     click.echo(f"{outcome.status.capitalize()}: {outcome.detail}", err=True)
 
 
@@ -112,10 +114,17 @@ def _backfill(job: ReportJob, days: list[date], *, send: bool, force: bool) -> N
         for day in bar:
             outcomes.append(job.run(day, send=send, force=force))
     click.echo(outcome_table(outcomes))
-    if any(o.status == "failed" for o in outcomes):
-        raise SystemExit(EXIT_FAILED)
+    if failure := _failure_status(outcomes):
+        raise SystemExit(failure)
     if all(o.status == "no_data" for o in outcomes):
         raise SystemExit(EXIT_NO_DATA)
+
+
+def _failure_status(outcomes: list[RunOutcome]) -> int:
+    """EXIT_FAILED if a day failed, else EXIT_PARTIAL if a day reached only some; else 0."""
+    if any(o.status == "failed" for o in outcomes):
+        return EXIT_FAILED
+    return EXIT_PARTIAL if any(o.status == "partial" for o in outcomes) else 0
 
 
 def outcome_table(outcomes: list[RunOutcome]) -> str:
@@ -124,9 +133,10 @@ def outcome_table(outcomes: list[RunOutcome]) -> str:
     lines += [
         f"{o.day.isoformat():<12}{o.status.replace('_', ' '):<10}{o.detail}" for o in outcomes
     ]
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("written", "sent", "skipped")}
-    counts["failed"] = sum(o.status == "failed" for o in outcomes)
-    counts["no data"] = sum(o.status == "no_data" for o in outcomes)
+    statuses = ("written", "sent", "skipped", "partial", "failed", "no_data")
+    counts = {s.replace("_", " "): sum(o.status == s for o in outcomes) for s in statuses}
+    if not counts["partial"]:  # rare; the line keeps its usual shape without it
+        del counts["partial"]
     lines.append(", ".join(f"{n} {name}" for name, n in counts.items()))
     return "\n".join(lines)
 
@@ -137,9 +147,9 @@ def scheduler_command(once: bool) -> None:
     """Run the previous day's report every day at REPORT_TIME in REPORT_TIMEZONE.
 
     On start it catches up every day missed since the last one sent (on a fresh install,
-    only the latest due day), oldest first, and days whose sending failed. Only one
-    scheduler runs per DATA_DIR (lock file DATA_DIR/scheduler.lock). SIGTERM stops it
-    between two reports.
+    only the latest due day), oldest first, and days whose sending failed or reached only
+    some recipients. Only one scheduler runs per DATA_DIR (lock file
+    DATA_DIR/scheduler.lock). SIGTERM stops it between two reports.
 
     \b
     Examples:
@@ -152,5 +162,5 @@ def scheduler_command(once: bool) -> None:
     outcomes = ReportScheduler(settings).serve(once=once)
     if once:
         click.echo(outcome_table(outcomes) if outcomes else "Nothing due.")
-        if any(o.status == "failed" for o in outcomes):
-            raise SystemExit(EXIT_FAILED)
+        if failure := _failure_status(outcomes):
+            raise SystemExit(failure)

@@ -1,5 +1,9 @@
 """Handing the report email over: SMTP (STARTTLS or SSL, auth) with retries, or the outbox.
 
+A server may accept a message for some recipients and refuse others; `Delivery` says which,
+per recipient. A recipient refused with 4xx is offered the message again within the retries;
+one refused with 5xx is final for this run.
+
 The SMTP password is used only in `login`; every error text that leaves this module passes
 through `_redact`, and exceptions are not chained, so it appears in no log and no traceback.
 """
@@ -12,7 +16,7 @@ import smtplib
 import ssl
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from email.message import EmailMessage
@@ -23,6 +27,9 @@ from batch.files import atomic_write
 from batch.mail import MailConfig
 
 logger = logging.getLogger(__name__)
+
+# What smtplib reports for the recipients a server refused: address -> (code, reply).
+_Refused = dict[str, tuple[int, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +45,31 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class RecipientOutcome:
+    """Whether one recipient's server took the message; `reply` is its answer when it did not."""
+
+    address: str
+    delivered: bool
+    reply: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
-    """Where the message went: `smtp` to a server, or `outbox` as an .eml file."""
+    """Where the message went (`smtp` to a server, or `outbox` as an .eml), and to whom."""
 
     channel: str
     target: str
     message_id: str
     attempts: int
+    recipients: tuple[RecipientOutcome, ...]
+
+    @property
+    def delivered(self) -> tuple[str, ...]:
+        return tuple(r.address for r in self.recipients if r.delivered)
+
+    @property
+    def refused(self) -> tuple[RecipientOutcome, ...]:
+        return tuple(r for r in self.recipients if not r.delivered)
 
 
 class Mailer:
@@ -64,46 +89,70 @@ class Mailer:
         self._sleep = sleep
         self._ssl_context = ssl_context
 
-    def deliver(self, message: EmailMessage) -> Delivery:
-        if self.config.host is None:
-            return self._to_outbox(message)
-        return self._to_smtp(message)
+    def deliver(self, message: EmailMessage, recipients: Sequence[str] | None = None) -> Delivery:
+        """Send to `recipients` (default: all configured); refusals are in the result.
 
-    def _to_outbox(self, message: EmailMessage) -> Delivery:
+        Raises `DeliveryError` when the message could not be handed over at all.
+        """
+        targets = tuple(recipients) if recipients is not None else self.config.recipients
+        if self.config.host is None:
+            return self._to_outbox(message, targets)
+        return self._to_smtp(message, targets)
+
+    def _to_outbox(self, message: EmailMessage, targets: tuple[str, ...]) -> Delivery:
         date = message["X-Clickstream-Report-Date"] or "undated"
         stamp = message["Date"].datetime.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = self.outbox / f"summary_{date}_{stamp}_{uuid.uuid4().hex[:6]}.eml"
         atomic_write(path, message.as_bytes())
         logger.info("SMTP_HOST is not set: wrote the report email to %s", path)
-        return Delivery("outbox", str(path), str(message["Message-ID"]), 1)
+        delivered = tuple(RecipientOutcome(address, True) for address in targets)
+        return Delivery("outbox", str(path), str(message["Message-ID"]), 1, delivered)
 
-    def _to_smtp(self, message: EmailMessage) -> Delivery:
-        config = self.config
-        for attempt in range(1, self.retry.attempts + 1):
+    def _to_smtp(self, message: EmailMessage, targets: tuple[str, ...]) -> Delivery:
+        if self.retry.attempts < 1 or not targets:
+            msg = f"nothing to do: {self.retry.attempts} attempts allowed, recipients {targets}"
+            raise DeliveryError(msg)
+        outcomes: dict[str, RecipientOutcome] = {}
+        pending, attempt = targets, 0
+        while pending and attempt < self.retry.attempts:
+            attempt += 1
             try:
-                self._send_once(message)
+                refused = self._send_once(message, pending)
             except (OSError, smtplib.SMTPException) as exc:
                 reason = self._redact(f"{type(exc).__name__}: {exc}")
                 if _is_permanent(exc) or attempt == self.retry.attempts:
-                    msg = (
-                        f"could not send {message['Subject']!r} via {config.server} "
-                        f"(attempt {attempt} of {self.retry.attempts}): {reason}"
-                    )
-                    raise DeliveryError(msg) from None
-                pause = self.retry.delay(attempt)
-                logger.warning(
-                    "Sending via %s failed (attempt %s of %s): %s; retrying in %.1f s",
-                    config.server, attempt, self.retry.attempts, reason, pause,
-                )  # fmt: skip
-                self._sleep(pause)
-            else:
-                logger.info("Sent %r to %s via %s", message["Subject"],
-                            ", ".join(config.recipients), config.server)  # fmt: skip
-                return Delivery("smtp", config.server, str(message["Message-ID"]), attempt)
-        msg = "retry policy allows no attempt"
-        raise DeliveryError(msg)
+                    if not outcomes:
+                        msg = (
+                            f"could not send {message['Subject']!r} via {self.config.server} "
+                            f"(attempt {attempt} of {self.retry.attempts}): {reason}"
+                        )
+                        raise DeliveryError(msg) from None
+                    # Some already have it: report the rest as refused rather than fail all.
+                    outcomes.update({a: RecipientOutcome(a, False, reason) for a in pending})
+                    break
+                self._pause(attempt, f"sending failed: {reason}")
+                continue
+            outcomes.update(_outcomes(pending, refused))
+            pending = tuple(a for a, (code, _) in refused.items() if 400 <= code < 500)
+            if pending and attempt < self.retry.attempts:
+                self._pause(attempt, f"{', '.join(pending)} refused for now")
+        delivery = Delivery("smtp", self.config.server, str(message["Message-ID"]), attempt,
+                            tuple(outcomes[address] for address in targets))  # fmt: skip
+        if delivery.delivered:
+            logger.info("Sent %r to %s via %s", message["Subject"],
+                        ", ".join(delivery.delivered), self.config.server)  # fmt: skip
+        for refusal in delivery.refused:
+            logger.warning("%s refused %s: %s", self.config.server, refusal.address, refusal.reply)
+        return delivery
 
-    def _send_once(self, message: EmailMessage) -> None:
+    def _pause(self, attempt: int, why: str) -> None:
+        pause = self.retry.delay(attempt)
+        logger.warning("%s (attempt %s of %s via %s); retrying in %.1f s",
+                       why, attempt, self.retry.attempts, self.config.server, pause)  # fmt: skip
+        self._sleep(pause)
+
+    def _send_once(self, message: EmailMessage, targets: tuple[str, ...]) -> _Refused:
+        """One SMTP session; the recipients the server refused, with their code and reply."""
         config = self.config
         assert config.host is not None
         client: smtplib.SMTP
@@ -120,9 +169,10 @@ class Mailer:
                 client.ehlo()
             if config.user and config.password is not None:
                 client.login(config.user, config.password.get_secret_value())
-            refused = client.send_message(message)
-        if refused:
-            logger.warning("The server refused some recipients: %s", ", ".join(sorted(refused)))
+            try:
+                return client.send_message(message, to_addrs=list(targets))
+            except smtplib.SMTPRecipientsRefused as exc:
+                return exc.recipients
 
     def _redact(self, text: str) -> str:
         if self.config.password is None:
@@ -141,10 +191,21 @@ class Mailer:
         return text
 
 
+def _outcomes(targets: tuple[str, ...], refused: _Refused) -> dict[str, RecipientOutcome]:
+    """Per recipient of one attempt: delivered, or refused with the server's one-line reply."""
+    outcomes = {}
+    for address in targets:
+        if address in refused:
+            code, reply = refused[address]
+            text = " ".join(reply.decode("utf-8", "replace").split())
+            outcomes[address] = RecipientOutcome(address, False, f"{code} {text}")
+        else:
+            outcomes[address] = RecipientOutcome(address, True)
+    return outcomes
+
+
 def _is_permanent(exc: BaseException) -> bool:
     """A 5xx answer, a refused certificate or a missing extension will not heal by retrying."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return all(code >= 500 for code, _ in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
         return exc.smtp_code >= 500
     return isinstance(exc, smtplib.SMTPNotSupportedError | ssl.SSLCertVerificationError)

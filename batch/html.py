@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from batch.render import FUNNEL_DEFINITION, category_name, rate, subject
+from batch.render import FUNNEL_DEFINITION, category_name, rate, shown, subject
 from batch.summary import DailySummary
 
 _FONT = "font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;"
@@ -81,7 +81,7 @@ def _section(heading: str, content: str) -> str:
 
 
 def _top_rows(summary: DailySummary) -> list[tuple[str, int, str]]:
-    return [(p.product_id, p.views, f"{p.views:,}") for p in summary.top_5_viewed_products]
+    return [(shown(p.product_id), p.views, f"{p.views:,}") for p in summary.top_5_viewed_products]
 
 
 def _funnel_rows(summary: DailySummary) -> list[tuple[str, int, str]]:
@@ -144,7 +144,7 @@ def _alerts(summary: DailySummary) -> str:
         f'<th align="right" style="{_NUM}">Peak views</th></tr>'
     )
     rows = [
-        f'<tr><td style="{_CELL}word-break:break-all;">{escape(p.product_id)}</td>'
+        f'<tr><td style="{_CELL}word-break:break-all;">{escape(shown(p.product_id))}</td>'
         f'<td style="{_NUM}">{p.alerts:,}</td><td style="{_NUM}">{p.peak_views:,}</td></tr>'
         for p in products
     ]

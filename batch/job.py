@@ -11,7 +11,7 @@ from pathlib import Path
 from app.errors import DeliveryError, NoDataError, ReportError
 from app.settings import Settings
 from batch.day import ReportDay
-from batch.delivery import Mailer
+from batch.delivery import Delivery, Mailer, RecipientOutcome
 from batch.files import RenderedReport, write_report
 from batch.lock import LockFile
 from batch.mail import MailConfig, build_message
@@ -36,6 +36,7 @@ class RunOutcome:
     detail: str
     files: tuple[Path, ...] = ()
     report: RenderedReport | None = None
+    recipients: tuple[RecipientOutcome, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -96,6 +97,7 @@ class ReportJob:
             raise ReportError(msg)
 
     def _send(self, report: RenderedReport, files: tuple[Path, ...], force: bool) -> RunOutcome:
+        """Send to every recipient, or (without `force`) to those no earlier run reached."""
         day = report.summary.date
         previous = self.runs.sent_record(day)
         if previous is not None and not force:
@@ -104,15 +106,40 @@ class ReportJob:
                 "use --force to send again"
             )
             return self._finish(RunOutcome(day, "skipped", detail, files, report))
+        recipients = self.mailer.config.recipients
+        if not force:
+            reached = self.runs.delivered_recipients(day)
+            recipients = tuple(r for r in recipients if r not in reached)
+            if not recipients:
+                detail = "already sent to every address in EMAIL_TO; use --force to send again"
+                return self._finish(RunOutcome(day, "skipped", detail, files, report))
         message = build_message(report, self.mailer.config, self.now())
         try:
-            delivery = self.mailer.deliver(message)
+            delivery = self.mailer.deliver(message, recipients)
         except DeliveryError as exc:
             logger.error("The report for %s was written but not sent: %s", day, exc)
             return self._finish(RunOutcome(day, "failed", str(exc), files, report), force)
-        detail = f"{delivery.channel} {delivery.target} {delivery.message_id}"
-        return self._finish(RunOutcome(day, "sent", detail, files, report), force)
+        status, detail = _delivery_status(delivery)
+        if status != "sent":
+            logger.error("The report for %s was not sent to everyone: %s", day, detail)
+        outcome = RunOutcome(day, status, detail, files, report, delivery.recipients)
+        return self._finish(outcome, force)
 
     def _finish(self, outcome: RunOutcome, force: bool = False) -> RunOutcome:
-        self.runs.record(outcome.day, outcome.status, outcome.detail, forced=force, at=self.now())
+        self.runs.record(outcome.day, outcome.status, outcome.detail, forced=force, at=self.now(),
+                         recipients=outcome.recipients)  # fmt: skip
         return outcome
+
+
+def _delivery_status(delivery: Delivery) -> tuple[str, str]:
+    """`sent`, `partial` or `failed`, and one line naming who got the email and who did not."""
+    where = f"{delivery.channel} {delivery.target} {delivery.message_id}"
+    if not delivery.refused:
+        return "sent", f"{where} to {', '.join(delivery.delivered)}"
+    refused = "; ".join(f"{r.address} ({r.reply})" for r in delivery.refused)
+    if not delivery.delivered:
+        return "failed", f"refused by {refused} via {where}; run again to retry"
+    return "partial", (
+        f"sent to {', '.join(delivery.delivered)} but refused by {refused} via {where}; "
+        "run again to send to the refused only, or --force to send to all"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import unicodedata
 
 from batch.summary import DailySummary
 
@@ -27,12 +28,28 @@ def subject(summary: DailySummary) -> str:
     )
 
 
+def shown(value: str) -> str:
+    """A product id or category as people see it: control characters as `\\xNN` escapes.
+
+    Ids come from producers and may hold anything. Every character of Unicode category Cc
+    (C0 controls, DEL, C1 controls; all below U+00A0) is written as a backslash, `x` and two
+    lowercase hex digits, so a NUL in `p<NUL>nul` reads `p\\x00nul` in the text and HTML
+    reports and in the email; nothing else changes (a literal backslash stays as it is). The
+    JSON report keeps the exact value, escaped as JSON requires.
+    """
+    if value.isprintable():
+        return value
+    return "".join(
+        f"\\x{ord(char):02x}" if unicodedata.category(char) == "Cc" else char for char in value
+    )
+
+
 def rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f} %"
 
 
 def category_name(category: str | None) -> str:
-    return _NO_CATEGORY if category is None else category
+    return _NO_CATEGORY if category is None else shown(category)
 
 
 def render_text(summary: DailySummary) -> str:
@@ -53,7 +70,7 @@ def render_text(summary: DailySummary) -> str:
         "",
         "Top 5 viewed products",
         *(
-            f"  {rank}. {p.product_id:<20}{p.views:>10,} views"
+            f"  {rank}. {shown(p.product_id):<20}{p.views:>10,} views"
             for rank, p in enumerate(summary.top_5_viewed_products, start=1)
         ),
         "",
@@ -69,7 +86,8 @@ def render_text(summary: DailySummary) -> str:
         "",
         f"Flash-sale alerts: {summary.flash_sale_alerts.count:,}",
         *(
-            f"  {p.product_id:<20}{p.alerts:>6,} alerts, peak {p.peak_views:,} views in a window"
+            f"  {shown(p.product_id):<20}{p.alerts:>6,} alerts, "
+            f"peak {p.peak_views:,} views in a window"
             for p in summary.flash_sale_alerts.top_products
         ),
         "",

@@ -2,8 +2,9 @@
 
 A day D is due from REPORT_TIME on D + 1 (local). On start, and at every run, the scheduler
 runs every due day after the last one sent (on a fresh install only the latest due day),
-plus days whose sending failed, oldest first; a day already sent is never run again. One
-instance at a time holds DATA_DIR/scheduler.lock. SIGTERM or SIGINT stops it between days.
+plus days whose sending failed or reached only some recipients, oldest first; a day already
+sent is never run again. One instance at a time holds DATA_DIR/scheduler.lock. SIGTERM or
+SIGINT stops it between days.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class ReportScheduler:
         return day
 
     def due_days(self) -> list[date]:
-        """Days to run now, oldest first: missed days since the last sent one, and failed ones."""
+        """Days to run now, oldest first: missed days since the last sent one, failed, partial."""
         latest = self.latest_due_day()
         last_sent = self.job.runs.last_sent_date()
         first = latest if last_sent is None else last_sent + timedelta(days=1)

@@ -1,4 +1,8 @@
-"""A real SMTP server for tests (aiosmtpd) that keeps what it receives, and a self-signed cert."""
+"""A real SMTP server for tests (aiosmtpd) that keeps what it receives, and a self-signed cert.
+
+`StrictInbox` behaves like a picky provider: it refuses a message that holds a NUL byte
+(554, after DATA) and refuses the recipients it is told to (550, at RCPT).
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,48 @@ class Inbox:
         return "250 OK"
 
 
+@dataclass
+class StrictInbox(Inbox):
+    """An `Inbox` that refuses NUL bytes in a message and the addresses in `refuse`.
+
+    An address in `defer` gets 450 (try again later) once, then the server takes it.
+    """
+
+    refuse: set[str] = field(default_factory=set)
+    defer: set[str] = field(default_factory=set)
+    rcpt_attempts: list[list[str]] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
+    refused_for_nul: int = 0
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        self.rcpt_attempts.append([])
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.rcpt_attempts[-1].append(address)
+        if address in self.refuse:
+            return f"550 5.1.1 <{address}>: mailbox unavailable"
+        if address in self.defer:
+            self.defer.discard(address)
+            return f"450 4.2.1 <{address}>: mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if b"\0" in envelope.original_content:
+            self.refused_for_nul += 1
+            return "554 5.6.0 message contains NUL bytes"
+        self.raw.append(envelope.original_content)
+        return await super().handle_DATA(server, session, envelope)
+
+
 def make_authenticator(inbox: Inbox, user: str, password: str) -> Any:
     def authenticate(
         server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
@@ -56,6 +102,16 @@ def start_server(port: int, **smtp_parameters: Any) -> tuple[Controller, Inbox]:
         user, password = smtp_parameters.pop("authenticator")
         smtp_parameters["authenticator"] = make_authenticator(inbox, user, password)
     controller = Controller(inbox, hostname="127.0.0.1", port=port, **smtp_parameters)
+    controller.start()
+    return controller, inbox
+
+
+def start_strict_server(
+    port: int, refuse: set[str], defer: set[str] | None = None
+) -> tuple[Controller, StrictInbox]:
+    """A plain SMTP server on 127.0.0.1 that refuses NUL bytes and the `refuse` addresses."""
+    inbox = StrictInbox(refuse=refuse, defer=defer or set())
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     return controller, inbox
 

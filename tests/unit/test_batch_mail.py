@@ -105,3 +105,23 @@ def test_redaction_covers_plain_and_base64_forms(tmp_path: Path) -> None:
         + base64.b64encode(f"\0me\0{SECRET}".encode()).decode()
     )
     assert mailer._redact(leaked) == "*** *** ***"
+
+
+def test_control_characters_in_ids_never_reach_the_wire_raw() -> None:
+    from batch.summary import AlertedProduct, AlertSummary, CategoryConversion, ProductViews
+
+    config = MailConfig(None, 0, None, None, False, False, "r@shop.example", ("a@x",))
+    summary = make_summary(
+        top_5_viewed_products=(ProductViews("p\0nul", 20), ProductViews("tab\there é", 3)),
+        conversion_by_category=(CategoryConversion("bell\x07", 20, 1, 5.0),),
+        flash_sale_alerts=AlertSummary(1, (AlertedProduct("del\x7f\x85", 1, 150),)),
+    )
+    report = RenderedReport.of(summary)
+    raw = build_message(report, config, datetime(2024, 3, 11, 5, 15, tzinfo=UTC)).as_bytes()
+    body = raw.split(b"\n\n", 1)[1]  # after the top-level headers
+    assert max(raw) < 128 and max(len(line) for line in body.splitlines()) <= 76
+    for rendering in (report.text, report.html):
+        for shown in ("p\\x00nul", "tab\\x09here é", "bell\\x07", "del\\x7f\\x85"):
+            assert shown in rendering
+        assert not any(ord(c) < 32 and c != "\n" for c in rendering)
+    assert '"product_id": "p\\u0000nul"' in report.json  # the JSON keeps the exact id
