@@ -119,3 +119,21 @@ def test_a_restarted_state_knows_every_source_watermark_before_they_report_again
     pipeline.states = [pipeline.fresh_state(q) for q in range(2)]  # a restart: caches gone
     assert [state.oldest_complete_window() for state in pipeline.states] == before
     assert all(mark > NO_WATERMARK for mark in before)
+
+
+def test_sent_alert_markers_expire_with_their_windows() -> None:
+    """Alert markers are state like slices: once their windows are an hour past closing they
+    leave the store, so memory stays bounded by live windows, not by alert history."""
+    events = placed(1, seed=7)
+    oracle = WindowOracle().feed_all(events)
+    pipeline = Pipeline(1)
+    for source, records in polls(events, 100):
+        pipeline.feed(source, records)
+    assert pipeline.alerts
+    closed_before = max(oracle.max_seen.values()) - 60_000 - 600_000
+    for q in range(2):
+        alerted = pipeline.stores[q][1]
+        kept = {int(key.decode().rpartition("\x1f")[2]) for key in alerted}
+        assert all(start >= closed_before - 3600_000 for start in kept)
+    expired = [s for _, s, *_ in pipeline.alerts if s < closed_before - 3600_000]
+    assert expired  # the data spans more than the retention, so some markers had to go
