@@ -68,11 +68,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.stage = stage
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.stage.rebalancing = True
         await self.stage.release({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         # Recovery runs in the consuming task, before the partition's first records.
-        self.stage.assigned_at = time.monotonic()
+        self.stage.rebalancing = False
+        self.stage.joined = True
 
 
 @app.service
@@ -89,7 +91,8 @@ class WindowStage(Service):
         self.owned: dict[int, OwnedPartition] = {}
         self.lock = asyncio.Lock()  # one poll's apply + checkpoints, or one recovery/release
         self.recovering = False
-        self.assigned_at = 0.0
+        self.joined = False  # until the group's first assignment: not ready to answer
+        self.rebalancing = False
         self.consumer: AIOKafkaConsumer | None = None
         self.restorer: AIOKafkaConsumer | None = None
 
@@ -140,10 +143,10 @@ class WindowStage(Service):
         return {p: self.owned[p].state for p in sorted(self.assigned()) if p in self.owned}
 
     def settled(self) -> bool:
-        """Every assigned partition is recovered (no rebalance or recovery under way)."""
-        return (
-            self.consumer is not None and not self.recovering and self.assigned() == set(self.owned)
-        )
+        """In the group, and every assigned partition recovered (no rebalance or recovery)."""
+        if self.consumer is None or not self.joined or self.rebalancing or self.recovering:
+            return False
+        return self.assigned() == set(self.owned)
 
     @Service.task
     async def _consume(self) -> None:
