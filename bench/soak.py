@@ -63,7 +63,7 @@ async def sample(
                     msg = f"the worker died:\n{worker.log()[-3000:]}"
                     raise RuntimeError(msg)
                 ingest = await probe.lag(f"{env.app_id}-ingest", topic)
-                windows = await probe.lag(env.app_id, env.internal_topic)
+                windows = await probe.lag(f"{env.app_id}-windows", env.internal_topic)
                 rows.append({
                     "elapsed_s": round(time.monotonic() - began, 1),
                     "rss_mb": round(rss_mb(worker.proc.pid) or 0.0, 1),

@@ -8,9 +8,9 @@ Per case (events per message x input partitions) one topic is filled with the si
 - baseline: one aiokafka consumer (max_poll_records 5000, the worker's fetch settings) that
   parses every event with orjson and counts it into each of its 10 hopping windows
   (600 s / 60 s) per product in a dict: the machine's consume-and-count limit;
-- ours: a `faust -A app worker` subprocess (ingest, validation, Parquet sink, window agent,
+- ours: a `faust -A app worker` subprocess (ingest, validation, Parquet sink, window stage,
   alerts), timed from its ingest consumer's assignment until the ingest group and the window
-  agent's group have both committed everything. Nothing is subtracted.
+  stage's group have both committed everything. Nothing is subtracted.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ async def worker_end_to_end(
                     raise RuntimeError(msg)
                 # Ingest first: once it has committed, the internal topic holds everything.
                 if await probe.lag(f"{env.app_id}-ingest", topic) == 0 and (
-                    await probe.lag(env.app_id, env.internal_topic) == 0
+                    await probe.lag(f"{env.app_id}-windows", env.internal_topic) == 0
                 ):
                     drained = True
                     break
