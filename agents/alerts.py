@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import orjson
 
 from agents.window_state import WindowAlert
+from app.events import CONTROL_CHARACTER
 from app.kafka.topics import topic_tail
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def console_table(alert: WindowAlert) -> str:
     cells = (
         datetime.fromtimestamp(alert.window_start_ms / 1000, tz=UTC).strftime(fmt),
         datetime.fromtimestamp(alert.window_end_ms / 1000, tz=UTC).strftime(fmt),
-        alert.product_id,
+        escape_control(alert.product_id),
         str(alert.views),
         str(alert.purchases),
     )
@@ -52,6 +53,12 @@ def console_table(alert: WindowAlert) -> str:
         return "|" + "|".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + "|"
 
     return "\n".join([rule, row(_HEADER), rule, row(cells), rule])
+
+
+def escape_control(text: str) -> str:
+    """`text` with each control character written as an escape, e.g. ESC as \\x1b: a terminal
+    escape sequence in a product id must never reach the console raw."""
+    return CONTROL_CHARACTER.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 async def recent_alert_ids(bootstrap: str, topic: str) -> set[str]:

@@ -1,9 +1,12 @@
 """From raw input records to validated events, dead letters and per-product-partition batches.
 
 Pure logic, no I/O: the ingest service feeds it polled records and sends what it returns.
-The watermark of each source partition (max event time seen - ALLOWED_LATENESS) is applied
-here, in consumption order, so replaying the same offsets from the same starting watermark
-reproduces the same decisions.
+The watermark of each source partition is applied here, in consumption order:
+min(max event time seen, the worker's clock) - ALLOWED_LATENESS. The clock cap keeps one
+event stamped ahead of time (MAX_CLOCK_SKEW lets it in) from closing every window of the
+present and making the rest of the partition's traffic late. Replaying the same offsets from
+the same starting watermark reproduces the same decisions, except around events that were
+stamped ahead of the clock when first processed: on replay the clock may have caught up.
 """
 
 from __future__ import annotations
@@ -48,9 +51,10 @@ class IngestRouter:
         self.source_partitions = 1  # of the input topic; set once the consumer knows it
         self._partition_of: dict[str, int] = {}
 
-    def watermark(self, source_partition: int) -> int:
+    def watermark(self, source_partition: int, now_ms: int) -> int:
+        """Event time behind which windows close: never past what the clock supports."""
         seen = self.max_seen.get(source_partition)
-        return NO_WATERMARK if seen is None else seen - self.lateness_ms
+        return NO_WATERMARK if seen is None else min(seen, now_ms) - self.lateness_ms
 
     def route(
         self, topic: str, source_partition: int, records: Iterable[InputRecord], now_ms: int
@@ -58,6 +62,7 @@ class IngestRouter:
         out = RoutedRecords()
         rows: dict[int, list[Row]] = {}
         max_seen = self.max_seen.get(source_partition)
+        watermark = self.watermark(source_partition, now_ms)
         spec, lateness = self.spec, self.lateness_ms
         step = spec.step_ms
         full_depth = spec.per_event - 1
@@ -75,13 +80,14 @@ class IngestRouter:
                 t = event.event_time_ms
                 if max_seen is None or t > max_seen:
                     max_seen = t
+                    watermark = (t if t < now_ms else now_ms) - lateness
                 newest = t - t % step
                 # Fast path: the oldest window holding t ends at or after the watermark,
                 # so every window holding t is open.
-                if newest + step >= max_seen - lateness:
+                if newest + step >= watermark:
                     depth = full_depth
                 else:
-                    depth = spec.open_depth(t, max_seen - lateness)
+                    depth = spec.open_depth(t, watermark)
                     if depth < 0:
                         out.late += 1
                         index += 1
@@ -100,7 +106,6 @@ class IngestRouter:
                     target_rows.append(row)
         if max_seen is not None:
             self.max_seen[source_partition] = max_seen
-        watermark = self.watermark(source_partition)
         for target, target_rows in rows.items():
             out.batches[target] = ProductBatch(
                 source_partition, self.source_partitions, watermark, target_rows

@@ -1,15 +1,18 @@
 """Input events: the validated shape of one shopper action, and how raw Kafka bytes become one.
 
-A Kafka message holds one JSON event object or a JSON array of them (a batching producer).
-Each element is validated on its own: a bad element becomes a `Rejected` with a stable
-reason code and goes to the dead-letter topic without its neighbours.
+A Kafka message holds one JSON event object or a JSON array of them (a batching producer),
+optionally after a UTF-8 byte-order mark. Each element is validated on its own: a bad element
+becomes a `Rejected` with a stable reason code and goes to the dead-letter topic without its
+neighbours. Ids are bounded here, at the edge: at most MAX_ID_LENGTH characters and no control
+characters, so no later stage (Kafka message sizes, state keys, the console) meets a hostile one.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -25,7 +28,17 @@ _KNOWN_FIELDS = frozenset(
 )  # fmt: skip
 _REQUIRED_TEXT = ("user_id", "product_id", "event_type")
 _OPTIONAL_TEXT = ("event_id", "session_id", "product_category")
-_EPOCH_MS_ABOVE = 100_000_000_000  # a number above this is epoch milliseconds (1973+), not seconds
+MAX_ID_LENGTH = 256  # characters of any id; the web API accepts no longer product_id either
+_ID_FIELDS = ("product_id", "user_id", "session_id", "event_id")
+# C0 (NUL, ESC, ...), DEL and C1: never in an id; escaped wherever text reaches a terminal.
+CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+_UTF8_BOM = b"\xef\xbb\xbf"  # .NET and Windows tools write it before UTF-8 JSON
+# Epoch numbers are told apart by magnitude; each bound is the year 5138 in the smaller unit.
+_EPOCH_MS_FROM = 10**11
+_EPOCH_US_FROM = 10**14
+_EPOCH_NS_FROM = 10**17
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
 _MIN_MS = 946_684_800_000  # 2000-01-01: earlier timestamps are taken as mistakes
 
 
@@ -34,10 +47,12 @@ class Reason(StrEnum):
 
     BAD_PRICE = "bad_price"
     BAD_TIMESTAMP = "bad_timestamp"
+    CONTROL_CHARACTER = "control_character"
     EMPTY = "empty"
     EMPTY_BATCH = "empty_batch"
     EMPTY_FIELD = "empty_field"
     FUTURE_TIMESTAMP = "future_timestamp"
+    ID_TOO_LONG = "id_too_long"
     MISSING_FIELD = "missing_field"
     NOT_JSON = "not_json"
     NOT_OBJECT = "not_object"
@@ -86,13 +101,17 @@ class Rejected:
 
 
 def parse_timestamp_ms(value: object) -> int:
-    """ISO-8601 (naive means UTC) or epoch seconds/milliseconds, to epoch milliseconds."""
+    """ISO-8601 (naive means UTC) or epoch s/ms/us/ns, to epoch milliseconds, floored.
+
+    One rounding rule for every form (floor to the millisecond), so the same instant written
+    as float seconds or as an ISO string lands in the same window.
+    """
     if isinstance(value, bool):
         raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp {value!r} is not a time")
     if isinstance(value, int | float):
         if not math.isfinite(value):
             raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp {value!r} is not a time")
-        ms = int(value) if abs(value) >= _EPOCH_MS_ABOVE else round(value * 1000)
+        ms = _epoch_ms(value)
     elif isinstance(value, str):
         text = value.strip()
         if text.isdigit():
@@ -105,12 +124,30 @@ def parse_timestamp_ms(value: object) -> int:
             ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        ms = int(parsed.timestamp() * 1000)
+        ms = (parsed - _EPOCH) // _ONE_MS  # exact: datetimes hold whole microseconds
     else:
         raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp has type {type(value).__name__}")
     if ms < _MIN_MS:
         raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp {value!r} is before 2000")
     return ms
+
+
+def _epoch_ms(value: int | float) -> int:
+    """Epoch seconds, milliseconds, microseconds or nanoseconds, by magnitude, floored to ms."""
+    size = abs(value)
+    if size < _EPOCH_MS_FROM:
+        # Float seconds carry microseconds at best: round to those first, so 0.123 is not
+        # read as 0.12299999 and floored a millisecond early.
+        return round(value * 1_000_000) // 1000
+    whole = math.floor(value)
+    if size < _EPOCH_US_FROM:
+        return whole
+    if size < _EPOCH_NS_FROM:
+        return whole // 1000
+    if size < _EPOCH_NS_FROM * 1000:
+        return whole // 1_000_000
+    detail = f"timestamp {value!r} is too large even for epoch nanoseconds"
+    raise InvalidEventError(Reason.BAD_TIMESTAMP, detail)
 
 
 class EventParser:
@@ -130,7 +167,7 @@ class EventParser:
             detail = f"message is {len(raw)} bytes, over MAX_EVENT_BYTES={self.max_event_bytes}"
             return [], [Rejected(Reason.TOO_LARGE, detail, raw, None)]
         try:
-            decoded = orjson.loads(raw)
+            decoded = orjson.loads(raw[3:] if raw.startswith(_UTF8_BOM) else raw)
         except orjson.JSONDecodeError as exc:
             try:
                 raw.decode("utf-8")
@@ -195,6 +232,17 @@ class EventParser:
             or (event_id is not None and type(event_id) is not str)
         ):
             raise _explain_invalid(obj)
+        if (
+            len(product_id) > MAX_ID_LENGTH
+            or len(user_id) > MAX_ID_LENGTH
+            or (session_id is not None and len(session_id) > MAX_ID_LENGTH)
+            or (event_id is not None and len(event_id) > MAX_ID_LENGTH)
+            or not product_id.isprintable()
+            or not user_id.isprintable()
+            or (session_id is not None and not session_id.isprintable())
+            or (event_id is not None and not event_id.isprintable())
+        ):
+            _check_ids(obj)  # raises the precise reason; lets pass ids merely not printable
         stamp = get("timestamp")
         if type(stamp) is int and _MIN_MS <= stamp <= limit_ms:
             time_ms = stamp
@@ -250,3 +298,21 @@ def _explain_invalid(obj: dict[str, object]) -> InvalidEventError:
     return InvalidEventError(
         Reason.UNKNOWN_EVENT_TYPE, f"event_type {event_type!r} is not one of {EVENT_TYPES}"
     )
+
+
+def _check_ids(obj: dict[str, object]) -> None:
+    """Refuse an id that is too long or holds a control character, naming field and value."""
+    for name in _ID_FIELDS:
+        value = obj.get(name)
+        if not isinstance(value, str):
+            continue
+        if len(value) > MAX_ID_LENGTH:
+            detail = f"{name} is {len(value)} characters long, over MAX_ID_LENGTH={MAX_ID_LENGTH}"
+            raise InvalidEventError(Reason.ID_TOO_LONG, detail)
+        found = CONTROL_CHARACTER.search(value)
+        if found is not None:
+            detail = (
+                f"{name} holds control character U+{ord(found.group()):04X} "
+                f"at position {found.start()}"
+            )
+            raise InvalidEventError(Reason.CONTROL_CHARACTER, detail)

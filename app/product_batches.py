@@ -7,10 +7,14 @@ per-message cost once per few hundred events instead of once per event.
 Each row is `[product_id, type_index, event_time_ms, seq, depth]` where `seq` orders events of
 one source partition (offset << 20 | index in a batched message) and `depth` says how many
 windows the event still counts toward (see `app.windows.WindowSpec.open_depth`).
+
+A message must fit the broker's max.message.bytes (about 1 MB by default) whatever the ids:
+`ProductBatch.chunks` bounds both the rows and the encoded bytes of each message.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +22,9 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 SEQ_INDEX_BITS = 20
+MAX_MESSAGE_BYTES = 512 << 10  # well under the broker's default max.message.bytes (~1 MB)
+_ENVELOPE_BYTES = 128  # {"sp":..,"n":..,"w":..,"e":[]} with numbers of up to 20 characters
+_ROW_NUMBERS_BYTES = 87  # a row's brackets and commas, four 64-bit numbers, the comma after it
 
 Row = list[Any]  # [product_id, type_index, event_time_ms, seq, depth]
 
@@ -37,19 +44,27 @@ class ProductBatch:
              "e": self.rows}
         )  # fmt: skip
 
-    def chunks(self, max_rows: int) -> list[ProductBatch]:
-        """This batch split so that no message grows too large."""
-        if len(self.rows) <= max_rows:
+    def chunks(self, max_rows: int, max_bytes: int = MAX_MESSAGE_BYTES) -> list[ProductBatch]:
+        """This batch split, rows in order, into messages of at most `max_rows` rows that
+        each encode to at most `max_bytes` (a single row always makes a message)."""
+        rows = self.rows
+        budget = max_bytes - _ENVELOPE_BYTES
+        row_bytes: dict[str, int] = {}  # product -> an upper bound of its row's encoded size
+        cuts: list[int] = []
+        start = used = 0
+        for i, row in enumerate(rows):
+            size = row_bytes.get(row[0])
+            if size is None:
+                size = row_bytes[row[0]] = len(orjson.dumps(row[0])) + _ROW_NUMBERS_BYTES
+            if i - start >= max_rows or (used + size > budget and i > start):
+                cuts.append(i)
+                start, used = i, 0
+            used += size
+        if not cuts:
             return [self]
-        return [
-            ProductBatch(
-                self.source_partition,
-                self.source_partitions,
-                self.watermark_ms,
-                self.rows[i : i + max_rows],
-            )
-            for i in range(0, len(self.rows), max_rows)
-        ]
+        edges = [0, *cuts, len(rows)]
+        sp, n, w = self.source_partition, self.source_partitions, self.watermark_ms
+        return [ProductBatch(sp, n, w, rows[a:b]) for a, b in itertools.pairwise(edges)]
 
     @classmethod
     def decode(cls, raw: bytes) -> ProductBatch:

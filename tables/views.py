@@ -14,6 +14,7 @@ from yarl import URL
 
 from agents.alerts import iso_utc
 from agents.window_state import PartitionWindows
+from app.events import MAX_ID_LENGTH
 from app.faust_app import get_app
 from app.product_batches import product_partition
 from app.settings import get_settings
@@ -25,7 +26,6 @@ from tables.web_guard import BadRequest, Unavailable
 
 app = get_app()
 settings = get_settings()
-MAX_PRODUCT_ID = 256
 FORWARDED_HEADER = "X-Clickstream-Forwarded"  # a forwarded request is never forwarded again
 
 
@@ -79,8 +79,8 @@ class ProductWindowsView(View):
     """GET every live window of one product."""
 
     async def get(self, request: Request, product_id: str) -> Response:
-        if len(product_id) > MAX_PRODUCT_ID:
-            msg = f"product_id is longer than {MAX_PRODUCT_ID} characters"
+        if len(product_id) > MAX_ID_LENGTH:
+            msg = f"product_id is longer than {MAX_ID_LENGTH} characters"
             raise BadRequest(msg)
         partition = product_partition(product_id, settings.partitions)
         if serving_state(partition) is None:

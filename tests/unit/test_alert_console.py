@@ -1,0 +1,20 @@
+"""The console row of an alert never carries a raw control character to the terminal."""
+
+from __future__ import annotations
+
+from agents.alerts import console_table
+from agents.window_state import WindowAlert
+
+
+def test_a_terminal_escape_sequence_in_a_product_id_is_printed_escaped() -> None:
+    hostile = "p\x1b[31mred\x1b]0;title\x07\x00\x7f\x9b"
+    table = console_table(WindowAlert(hostile, 1795766400000, 1795767000000, 150, 0, 0))
+    assert not any((ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F for c in table)
+    assert "p\\x1b[31mred\\x1b]0;title\\x07\\x00\\x7f\\x9b" in table
+    lines = table.split("\n")
+    assert len({len(line) for line in lines}) == 1  # the table still lines up
+
+
+def test_an_ordinary_product_id_is_printed_as_it_is() -> None:
+    table = console_table(WindowAlert("p-42", 1795766400000, 1795767000000, 150, 0, 0))
+    assert "|p-42      |" in table
