@@ -12,8 +12,12 @@ agent recognises replayed ones by their sequence number. Dead letters cannot be 
 downstream, so they travel with the offsets: once a source partition's events are durable in
 Parquet and its batches acknowledged, one transaction (transactional_id
 `<APP_ID>-ingest-<partition>`) sends its buffered dead letters and commits its offset with the
-watermark state. A kill -9 leaves that transaction open; the restarted worker's producer of
-the same id aborts it, and the replay sends those dead letters again, exactly once in all.
+watermark state (agents.ingest_commit). A kill -9 leaves that transaction open; the restarted
+worker's producer of the same id aborts it, and the replay sends those dead letters again.
+
+A batch the client cannot decode (a codec without its library, a corrupt batch) stops the
+reading of its partition only: nothing past it is committed, the other partitions go on, and
+/health reports it (`clickstream_ingest_undecodable`) until the partition is reassigned.
 """
 
 from __future__ import annotations
@@ -29,19 +33,15 @@ from dataclasses import dataclass, field
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import (
-    KafkaError,
-    OutOfOrderSequenceNumber,
-    ProducerFenced,
-    TransactionalIdAuthorizationFailed,
-)
-from aiokafka.structs import OffsetAndMetadata, TopicPartition
+from aiokafka.errors import UnsupportedCodecError
+from aiokafka.structs import TopicPartition
 from mode import Service
 
+from agents.ingest_commit import DeadLetter, IngestDeliveryError, PartitionCommits
 from agents.ingest_router import IngestRouter
 from agents.stall_watchdog import watch_stage
 from app import metrics
-from app.errors import ClickstreamError, StorageError
+from app.errors import StorageError
 from app.events import Event, EventParser, Rejected
 from app.faust_app import get_app
 from app.kafka.topics import topic_partitions
@@ -55,23 +55,41 @@ logger = logging.getLogger(__name__)
 
 MAX_ROWS_PER_MESSAGE = 4000
 MAX_REQUEST_BYTES = 4 << 20
-# After these the producer can never write again (aiokafka's sender stops): see _commit.
-PRODUCER_FATAL = (ProducerFenced, OutOfOrderSequenceNumber, TransactionalIdAuthorizationFailed)
 app = get_app()
 
 
-class IngestDeliveryError(ClickstreamError):
-    """Kafka did not acknowledge a message derived from the input; offsets stay uncommitted."""
+def undecodable_batch(exc: BaseException) -> tuple[TopicPartition, int, int] | None:
+    """The partition, first offset and next offset of the batch whose decoding raised `exc`.
+
+    aiokafka's getmany raises decoding errors straight out of the fetcher's
+    PartitionRecords._unpack_records, whose locals `tp` and `next_batch` say where; the
+    exception itself names neither. None when `exc` was not raised while decoding a batch.
+    """
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if (
+            frame.f_globals.get("__name__") == "aiokafka.consumer.fetcher"
+            and frame.f_code.co_name == "_unpack_records"
+        ):
+            tp, batch = frame.f_locals.get("tp"), frame.f_locals.get("next_batch")
+            if isinstance(tp, TopicPartition) and batch is not None:
+                found = (tp, int(batch.base_offset), int(batch.next_offset))
+        tb = tb.tb_next
+    return found
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    """A rejected input message (or element of one) as it goes to DLQ_TOPIC."""
-
-    reason: str
-    value: bytes
-    key: bytes | None
-    headers: list[tuple[str, bytes]]
+def decode_fix(exc: BaseException, group: str, tp: TopicPartition, next_offset: int) -> str:
+    """What an operator does about a batch that cannot be decoded."""
+    if isinstance(exc, UnsupportedCodecError) and "not found" in str(exc):
+        return "install cramjam>=2.8 (pip install -e .) and restart the worker"
+    return (
+        "the producer wrote a batch this client cannot read: inspect it with kafka-dump-log.sh "
+        "--print-data-log, then stop the workers and skip it with kafka-consumer-groups.sh "
+        f"--group {group} --topic {tp.topic}:{tp.partition} --reset-offsets "
+        f"--to-offset {next_offset} --execute"
+    )
 
 
 @dataclass
@@ -103,7 +121,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self.service.buffers.pop(tp, None)
             self.service.resumed.discard(tp)
             self.service.committed.pop(tp, None)
-        await self.service.stop_committers(set(revoked))
+            self.service.read_to.pop(tp, None)
+            self.service.undecodable.set(0, str(tp.partition))
+        await self.service.commits.stop(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         # aiokafka may hand out records of a new assignment before this coroutine is done,
@@ -135,12 +155,15 @@ class IngestService(Service):
         self.durable_end: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}  # the group's offset, -1 for none
         self.resumed: set[TopicPartition] = set()
+        self.read_to: dict[TopicPartition, int] = {}  # positions after the last handled poll
         self._logged_reasons: set[str] = set()
         self._pending: list[asyncio.Future[object]] = []
         self._flush_lock = asyncio.Lock()  # the revoke listener flushes from another task
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
-        self.committers: dict[TopicPartition, AIOKafkaProducer] = {}
+        self.commits = PartitionCommits(
+            s.kafka_bootstrap_servers, s.app_id, self.group_id, s.dlq_topic, MAX_REQUEST_BYTES
+        )
         self.admin: AIOKafkaAdminClient | None = None
         self.storage_error: str | None = None
         self._storage_backoff = 1.0
@@ -149,6 +172,11 @@ class IngestService(Service):
         )
         self.lag = metrics.REGISTRY.gauge(
             "clickstream_ingest_lag", "Input records not yet consumed.", "partition"
+        )
+        self.undecodable = metrics.REGISTRY.gauge(
+            "clickstream_ingest_undecodable",
+            "1 while the partition's reading is stopped at a batch this worker cannot decode.",
+            "partition",
         )
 
     async def on_start(self) -> None:
@@ -178,14 +206,18 @@ class IngestService(Service):
         await self.consumer.start()
         self.consumer.subscribe([s.kafka_topic], listener=_Rebalance(self))
         consumer = self.consumer
-        watch_stage("ingest", lambda: {tp.partition for tp in consumer.assignment()})
+        # A partition set aside at an undecodable batch is stalled by design, and reported: a
+        # restart would only stop at the same batch again.
+        watch_stage(
+            "ingest", lambda: {tp.partition for tp in consumer.assignment() - consumer.paused()}
+        )
         logger.info("ingest: consuming %s as group %s", s.kafka_topic, self.group_id)
 
     async def on_stop(self) -> None:
         # Buffers are not flushed here: what was not committed is replayed exactly on restart.
         if self.consumer is not None:
             await self.consumer.stop()
-        await self.stop_committers(set(self.committers))
+        await self.commits.stop(set(self.commits.producers))
         if self.producer is not None:
             await self.producer.stop()
         if self.admin is not None:
@@ -201,7 +233,17 @@ class IngestService(Service):
                 self._storage_backoff = min(self._storage_backoff * 2, 30.0)
                 await self.flush(set(self.buffers), force=True)
                 continue
-            polled = await self.consumer.getmany(timeout_ms=500, max_records=5000)
+            try:
+                polled = await self.consumer.getmany(timeout_ms=500, max_records=5000)
+            except Exception as exc:
+                # Decoding raises aiokafka's errors (codec library missing, CRC, malformed
+                # records) and the decompressors' own (cramjam, zlib, gzip): any of them, but
+                # only when raised while decoding a batch.
+                batch = undecodable_batch(exc)
+                if batch is None:
+                    raise
+                await self._stop_at_undecodable(exc, *batch)
+                continue
             now_ms = int(time.time() * 1000)
             # Also partitions without records: their position may move past aborted ones.
             fresh = (set(polled) | self.consumer.assignment()) - self.resumed
@@ -280,9 +322,39 @@ class IngestService(Service):
             if highwater is None:  # nothing fetched yet: the position may still be unknown
                 continue
             position = await self.consumer.position(tp)
+            self.read_to[tp] = position
             self.lag.set(max(highwater - position, 0), str(tp.partition))
             if position > self.committed.get(tp, -1):
                 self.buffers.setdefault(tp, SinkBuffer()).next_offset = position
+
+    async def _stop_at_undecodable(
+        self, exc: BaseException, tp: TopicPartition, offset: int, next_offset: int
+    ) -> None:
+        """Pause a partition at a batch this worker cannot decode; the others read on.
+
+        The failed poll may have taken records of other partitions with it (aiokafka moved
+        their positions before raising): they are read again from where handling stopped.
+        """
+        assert self.consumer is not None
+        consumer = self.consumer
+        consumer.pause(tp)
+        self.undecodable.set(1, str(tp.partition))
+        logger.error(
+            "ingest: cannot decode the batch at %s:%s offset %s (%s: %s); reading of partition "
+            "%s stopped there and nothing past it is committed, the other partitions go on. "
+            "To fix: %s",
+            tp.topic, tp.partition, offset, type(exc).__name__, exc, tp.partition,
+            decode_fix(exc, self.group_id, tp, next_offset),
+        )  # fmt: skip
+        for other in consumer.assignment() - {tp}:
+            if other in self.read_to:
+                consumer.seek(other, self.read_to[other])
+                continue
+            committed = await consumer.committed(other)  # none of it handled yet
+            if committed is not None and committed >= 0:
+                consumer.seek(other, committed)
+            else:
+                await consumer.seek_to_beginning(other)
 
     async def flush(self, tps: set[TopicPartition], force: bool) -> None:
         """Make due buffers durable in Parquet, then commit each in its partition's transaction."""
@@ -307,6 +379,15 @@ class IngestService(Service):
                 if await self._commit(tp, due[tp]) and self.buffers.get(tp) is due[tp]:
                     del self.buffers[tp]
 
+    async def _commit(self, tp: TopicPartition, buf: SinkBuffer) -> bool:
+        """Commit the buffer's dead letters and next offset with the watermark (ingest_commit)."""
+        assert buf.next_offset is not None
+        state = orjson.dumps({"max_seen_ms": self.router.max_seen.get(tp.partition)}).decode()
+        if not await self.commits.commit(tp, buf.next_offset, state, buf.dead_letters):
+            return False  # aborted: the buffer stays for the next flush to send again
+        self.committed[tp] = buf.next_offset
+        return True
+
     async def _write_parquet(self, tp: TopicPartition, buf: SinkBuffer) -> bool:
         """Store the buffer's events durably; False, and reading paused, when the disk refuses."""
         if not buf.events:
@@ -323,67 +404,6 @@ class IngestService(Service):
         self.durable_end[tp] = buf.last_offset
         buf.events = []
         return True
-
-    async def _commit(self, tp: TopicPartition, buf: SinkBuffer) -> bool:
-        """One transaction: the partition's dead letters, then its offset with the watermark.
-
-        False when Kafka refused the transaction: it is aborted, so none of it is visible, and
-        the buffer stays for the next flush to send again.
-        """
-        assert buf.next_offset is not None
-        producer = await self._committer(tp)
-        state = orjson.dumps({"max_seen_ms": self.router.max_seen.get(tp.partition)}).decode()
-        letters = list(buf.dead_letters)
-        try:
-            await producer.begin_transaction()
-            sent = [
-                await producer.send(self.settings.dlq_topic, d.value, key=d.key, headers=d.headers)
-                for d in letters
-            ]
-            offsets = {tp: OffsetAndMetadata(buf.next_offset, state)}
-            await producer.send_offsets_to_transaction(offsets, self.group_id)
-            # commit_transaction would commit even with a failed send: check them first.
-            for outcome in await asyncio.gather(*sent, return_exceptions=True):
-                if isinstance(outcome, BaseException):
-                    raise outcome
-            await producer.commit_transaction()
-        except PRODUCER_FATAL as exc:
-            # Fenced: a producer with this partition's transactional_id started elsewhere (the
-            # partition's new owner), or the producer broke for good. It cannot even abort, so
-            # the worker stops; the broker aborts the open transaction and a restart replays.
-            msg = f"ingest: the transactional producer of {tp} cannot continue ({exc!r})"
-            raise IngestDeliveryError(msg) from exc
-        except KafkaError as exc:
-            logger.warning("ingest: transaction of %s failed (%s); aborted, retrying", tp, exc)
-            await producer.abort_transaction()
-            return False
-        self.committed[tp] = buf.next_offset
-        for letter in letters:
-            metrics.DLQ.inc(1, letter.reason)
-        return True
-
-    async def _committer(self, tp: TopicPartition) -> AIOKafkaProducer:
-        """The transactional producer of a source partition, started on first use.
-
-        Its id is stable across restarts, so starting it ends any transaction a killed
-        predecessor left open: committed if it was committing, otherwise aborted.
-        """
-        producer = self.committers.get(tp)
-        if producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                transactional_id=f"{self.settings.app_id}-ingest-{tp.partition}",
-                max_request_size=MAX_REQUEST_BYTES,
-            )
-            self.committers[tp] = producer
-            await producer.start()
-        return producer
-
-    async def stop_committers(self, tps: set[TopicPartition]) -> None:
-        for tp in tps:
-            producer = self.committers.pop(tp, None)
-            if producer is not None:
-                await producer.stop()
 
     def _storage_failed(self, exc: StorageError) -> None:
         """Report a failed Parquet write; reading pauses and nothing is committed until it works."""
@@ -411,7 +431,7 @@ class IngestService(Service):
         assert self.admin is not None
         # Starting the committers first settles a killed predecessor's open transactions, so
         # the offsets read next are final (the consumer may have fetched older ones).
-        await asyncio.gather(*(self._committer(tp) for tp in assigned))
+        await asyncio.gather(*(self.commits.producer(tp) for tp in assigned))
         committed = await self.admin.list_consumer_group_offsets(
             self.group_id, partitions=list(assigned)
         )

@@ -29,6 +29,11 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 SINK_FAILING = metrics.REGISTRY.gauge(
     "clickstream_sink_failing", "1 while Parquet writes fail and reading is paused."
 )
+INGEST_UNDECODABLE = metrics.REGISTRY.gauge(
+    "clickstream_ingest_undecodable",
+    "1 while the partition's reading is stopped at a batch this worker cannot decode.",
+    "partition",
+)
 STAGE_STALLED = metrics.REGISTRY.gauge(
     "clickstream_stage_stalled",
     "1 while the stage has input waiting and made no progress for STALL_SECONDS.",
@@ -70,6 +75,11 @@ def health_report(now: float) -> tuple[bool, dict[str, Any]]:
         problems.append("window state is being recovered from its changelog (start or rebalance)")
     if SINK_FAILING.get() > 0:
         problems.append("Parquet writes are failing; input reading is paused")
+    for partition in sorted((p for p, v in INGEST_UNDECODABLE.values.items() if v > 0), key=int):
+        problems.append(
+            f"input partition {partition} holds a batch this worker cannot decode; its reading "
+            "is stopped there (the worker log says where and what to do)"
+        )
     stalled = current_stalls()
     problems.extend(stall_problems(stalled, get_stall_detector().stall_seconds))
     newest = newest_event_ms()
