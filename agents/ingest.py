@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import UnsupportedCodecError
 from aiokafka.structs import TopicPartition
 from mode import Service
 
 from agents.ingest_commit import DeadLetter, IngestDeliveryError, PartitionCommits
 from agents.ingest_router import IngestRouter
+from agents.ingest_undecodable import decode_fix, undecodable_batch
 from agents.stall_watchdog import watch_stage
 from app import metrics
 from app.errors import StorageError
@@ -56,40 +56,6 @@ logger = logging.getLogger(__name__)
 MAX_ROWS_PER_MESSAGE = 4000
 MAX_REQUEST_BYTES = 4 << 20
 app = get_app()
-
-
-def undecodable_batch(exc: BaseException) -> tuple[TopicPartition, int, int] | None:
-    """The partition, first offset and next offset of the batch whose decoding raised `exc`.
-
-    aiokafka's getmany raises decoding errors straight out of the fetcher's
-    PartitionRecords._unpack_records, whose locals `tp` and `next_batch` say where; the
-    exception itself names neither. None when `exc` was not raised while decoding a batch.
-    """
-    found = None
-    tb = exc.__traceback__
-    while tb is not None:
-        frame = tb.tb_frame
-        if (
-            frame.f_globals.get("__name__") == "aiokafka.consumer.fetcher"
-            and frame.f_code.co_name == "_unpack_records"
-        ):
-            tp, batch = frame.f_locals.get("tp"), frame.f_locals.get("next_batch")
-            if isinstance(tp, TopicPartition) and batch is not None:
-                found = (tp, int(batch.base_offset), int(batch.next_offset))
-        tb = tb.tb_next
-    return found
-
-
-def decode_fix(exc: BaseException, group: str, tp: TopicPartition, next_offset: int) -> str:
-    """What an operator does about a batch that cannot be decoded."""
-    if isinstance(exc, UnsupportedCodecError) and "not found" in str(exc):
-        return "install cramjam>=2.8 (pip install -e .) and restart the worker"
-    return (
-        "the producer wrote a batch this client cannot read: inspect it with kafka-dump-log.sh "
-        "--print-data-log, then stop the workers and skip it with kafka-consumer-groups.sh "
-        f"--group {group} --topic {tp.topic}:{tp.partition} --reset-offsets "
-        f"--to-offset {next_offset} --execute"
-    )
 
 
 @dataclass

@@ -18,7 +18,8 @@ from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.record.util import calc_crc32c
 from aiokafka.structs import TopicPartition
 
-from agents.ingest import IngestService, decode_fix, undecodable_batch
+from agents.ingest import IngestService
+from agents.ingest_undecodable import decode_fix, undecodable_batch
 from app import metrics
 from tables.health import health_report
 

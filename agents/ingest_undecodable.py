@@ -1,0 +1,45 @@
+"""Where a batch the Kafka client cannot decode sits, and what an operator does about it.
+
+aiokafka decodes record batches lazily inside `getmany`, and its errors (a codec without its
+library, a corrupt batch) name no partition; the ingest stage uses these to stop only the
+partition concerned (see `agents.ingest`).
+"""
+
+from __future__ import annotations
+
+from aiokafka.errors import UnsupportedCodecError
+from aiokafka.structs import TopicPartition
+
+
+def undecodable_batch(exc: BaseException) -> tuple[TopicPartition, int, int] | None:
+    """The partition, first offset and next offset of the batch whose decoding raised `exc`.
+
+    aiokafka's getmany raises decoding errors straight out of the fetcher's
+    PartitionRecords._unpack_records, whose locals `tp` and `next_batch` say where; the
+    exception itself names neither. None when `exc` was not raised while decoding a batch.
+    """
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if (
+            frame.f_globals.get("__name__") == "aiokafka.consumer.fetcher"
+            and frame.f_code.co_name == "_unpack_records"
+        ):
+            tp, batch = frame.f_locals.get("tp"), frame.f_locals.get("next_batch")
+            if isinstance(tp, TopicPartition) and batch is not None:
+                found = (tp, int(batch.base_offset), int(batch.next_offset))
+        tb = tb.tb_next
+    return found
+
+
+def decode_fix(exc: BaseException, group: str, tp: TopicPartition, next_offset: int) -> str:
+    """What an operator does about a batch that cannot be decoded."""
+    if isinstance(exc, UnsupportedCodecError) and "not found" in str(exc):
+        return "install cramjam>=2.8 (pip install -e .) and restart the worker"
+    return (
+        "the producer wrote a batch this client cannot read: inspect it with kafka-dump-log.sh "
+        "--print-data-log, then stop the workers and skip it with kafka-consumer-groups.sh "
+        f"--group {group} --topic {tp.topic}:{tp.partition} --reset-offsets "
+        f"--to-offset {next_offset} --execute"
+    )
