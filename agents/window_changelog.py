@@ -40,6 +40,9 @@ class ChangelogStore:
         return self.data.get(key)
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
+        # A copy of exact size: orjson's bytes keep their whole output buffer (about 4 KB),
+        # which for a few hundred thousand slices would be gigabytes.
+        value = bytes(memoryview(value))
         self.data[key] = value
         self._changed[key] = value
 
