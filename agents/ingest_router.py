@@ -7,6 +7,10 @@ event stamped ahead of time (MAX_CLOCK_SKEW lets it in) from closing every windo
 present and making the rest of the partition's traffic late. Replaying the same offsets from
 the same starting watermark reproduces the same decisions, except around events that were
 stamped ahead of the clock when first processed: on replay the clock may have caught up.
+
+A row carries the event's id only when the producer supplied one: the parser names an event
+without an id after its Kafka position (`<topic>-<partition>-<offset>[-<index>]`), which no
+other record can repeat, so the window stage need not remember it.
 """
 
 from __future__ import annotations
@@ -69,8 +73,10 @@ class IngestRouter:
         partition_of = self._partition_of
         parse = self.parser.parse_message
         events_out, rejected_out = out.events, out.rejected
+        position_prefix = f"{topic}-{source_partition}-"
         for record in records:
             offset = record.offset
+            position_id = f"{position_prefix}{offset}"
             events, rejected = parse(record.value, topic, source_partition, offset, now_ms)
             if rejected:
                 rejected_out.extend((record, r) for r in rejected)
@@ -98,6 +104,9 @@ class IngestRouter:
                     target = partition_of[product] = product_partition(product, self.partitions)
                 seq = (offset << SEQ_INDEX_BITS) | index
                 row = [product, TYPE_INDEX[event.event_type], t, seq, depth]
+                eid = event.event_id
+                if not eid.startswith(position_id) or not _is_position_id(eid, position_id):
+                    row.append(eid)
                 index += 1
                 target_rows = rows.get(target)
                 if target_rows is None:
@@ -111,3 +120,10 @@ class IngestRouter:
                 source_partition, self.source_partitions, watermark, target_rows
             )
         return out
+
+
+def _is_position_id(event_id: str, position_id: str) -> bool:
+    """Whether `event_id` is the name the parser gives an id-less event at this position:
+    `position_id` itself, or it followed by `-<index in the message>`."""
+    rest = event_id[len(position_id) :]
+    return not rest or (rest[0] == "-" and rest[1:].isdigit())

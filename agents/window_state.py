@@ -4,8 +4,11 @@ Durable state lives in a key-value store (the Faust table, a dict in unit tests)
 (product, slice) holding the slice's counts by depth (how many windows an event still counted
 toward when it arrived) and, per source partition, the highest event `seq` applied. Replayed
 events (after a crash, a rebalance or a duplicate delivery) are recognised by that `seq` and
-skipped, so at-least-once delivery still yields exact counts. Window totals are derived from
-slices and cached in memory; caches are only an optimisation and may be dropped at any time.
+skipped, so at-least-once delivery still yields exact counts. A producer's retry is a new
+input record, so `seq` cannot see it: events that carry a supplied `event_id` are counted once
+per id, across source partitions and restarts, until the slice the id was first counted in
+expires (`SeenEventIds`). Window totals are derived from slices and cached in memory; caches
+are only an optimisation and may be dropped at any time.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ SEP = "\x1f"
 # serves and expires windows as before without waiting for every source to report again.
 # No product key starts with SEP (product ids are never empty).
 WATERMARKS_KEY = f"{SEP}source-watermarks".encode()
+# Keys of the supplied event ids seen, in the same store: `<SEP>ids<SEP><slice start><SEP><n>`.
+ID_KEY_PREFIX = f"{SEP}ids{SEP}".encode()
+MAX_ID_VALUE_BYTES = 256 << 10  # one changelog value, well under the broker's ~1 MB limit
 SOURCE_IDLE_S = 600.0
 
 
@@ -86,6 +92,88 @@ class _RowsByProduct:
         return self.index.get(product, [])
 
 
+def id_key(start_ms: int, chunk: int) -> bytes:
+    return ID_KEY_PREFIX + f"{start_ms}{SEP}{chunk}".encode()
+
+
+def encode_ids(ids: list[str], max_bytes: int = MAX_ID_VALUE_BYTES) -> list[bytes]:
+    """`ids` as JSON arrays of at most `max_bytes` each (a single id always makes one)."""
+    raw = orjson.dumps(ids)
+    if len(raw) <= max_bytes or len(ids) == 1:
+        # A copy: orjson's result keeps its whole output buffer (several times larger here)
+        # for as long as the store holds the value.
+        return [bytes(memoryview(raw))]
+    half = len(ids) // 2
+    return encode_ids(ids[:half], max_bytes) + encode_ids(ids[half:], max_bytes)
+
+
+class SeenEventIds:
+    """The supplied event ids a partition has counted, each with the slice start it was
+    first counted in, which is when it expires.
+
+    Durable as append-only chunks in the slices store: each flush writes the ids new since
+    the last one, one value per slice start (`id_key`), so a checkpoint costs one changelog
+    record per slice start touched, not one per event nor a rewrite of what is stored.
+    """
+
+    def __init__(self, store: KeyValueStore) -> None:
+        self.store = store
+        self.first_start: dict[str, int] = {}  # event id -> slice start it was counted in
+        self._new: dict[int, list[str]] = {}  # slice start -> ids not flushed yet
+        self._chunks: dict[int, int] = {}  # slice start -> chunks stored
+
+    def restore(self, key: bytes) -> None:
+        """Load one stored chunk (a key under ID_KEY_PREFIX) into the index."""
+        start_text, _, chunk = key[len(ID_KEY_PREFIX) :].decode().partition(SEP)
+        start = int(start_text)
+        self._chunks[start] = max(self._chunks.get(start, 0), int(chunk) + 1)
+        raw = self.store.get(key)
+        if raw is not None:
+            first = self.first_start
+            for event_id in orjson.loads(raw):
+                first.setdefault(event_id, start)
+
+    def unflushed(self, start: int) -> list[str]:
+        """The list of ids first counted in slice `start` since the last flush: the caller
+        appends each id it also enters in `first_start`."""
+        new = self._new.get(start)
+        if new is None:
+            new = self._new[start] = []
+        return new
+
+    def flush(self) -> int:
+        """Write the ids added since the last flush; return how many keys were written."""
+        writes = 0
+        for start, ids in self._new.items():
+            if not ids:
+                continue
+            chunk = self._chunks.get(start, 0)
+            for value in encode_ids(ids):
+                self.store[id_key(start, chunk)] = value
+                chunk += 1
+                writes += 1
+            self._chunks[start] = chunk
+        self._new.clear()
+        return writes
+
+    def expire(self, expired_before: int) -> int:
+        """Forget the ids first counted in slices before `expired_before`; return deletes."""
+        deletes = 0
+        first = self.first_start
+        for start in [s for s in self._chunks if s < expired_before]:
+            for chunk in range(self._chunks.pop(start)):
+                key = id_key(start, chunk)
+                raw = self.store.get(key)
+                if raw is None:
+                    continue
+                for event_id in orjson.loads(raw):
+                    if first.get(event_id) == start:
+                        del first[event_id]
+                del self.store[key]
+                deletes += 1
+        return deletes
+
+
 @dataclass(frozen=True, slots=True)
 class WindowAlert:
     product_id: str
@@ -137,11 +225,16 @@ class PartitionWindows:
         self._new_alerts: list[WindowAlert] = []
         self._stored: dict[int, set[str]] = {}  # slice start -> products with a stored slice
         self._alert_index: dict[int, set[str]] = {}  # window start -> products with a marker
-        self.duplicates_skipped = 0
+        self.duplicates_skipped = 0  # replays (by seq) and copies (by event id)
+        self.duplicate_ids_skipped = 0
+        self.seen_ids = SeenEventIds(slices)
         self._watermarks_stored: dict[int, int] = {}
         for key in stored_slice_keys:
             if key == WATERMARKS_KEY:
                 self._restore_watermarks(slices.get(key))
+                continue
+            if key.startswith(ID_KEY_PREFIX):
+                self.seen_ids.restore(key)
                 continue
             product, start = parse_state_key(key)
             self._stored.setdefault(start, set()).add(product)
@@ -155,28 +248,46 @@ class PartitionWindows:
         The batch is first summed per (product, slice, depth), then each touched window gets
         one addition per batch instead of one per event. Only a window whose views cross the
         threshold inside this batch is replayed event by event, to read its counts at the
-        crossing view, as per-event processing would see them.
+        crossing view, as per-event processing would see them. A row with a sixth element
+        carries a supplied event id: a copy of an id already counted is skipped.
         """
         step = self.spec.step_ms
         source = batch.source_partition
-        # (product, slice start) -> [seq seen before the batch, seq seen now, {depth: counts}]
+        # (product, slice start) -> [seq seen before the batch, seq seen now, {depth: counts},
+        # slice start, the ids first counted in that slice since the last flush (or None)]
         groups: dict[tuple[str, int], list[Any]] = {}
         duplicates = 0
-        for product, type_index, t_ms, seq, depth in batch.rows:
+        copies: set[int] = set()  # seqs of rows skipped as copies of a counted event id
+        first_start = self.seen_ids.first_start
+        for row in batch.rows:
+            if len(row) == 5:
+                product, type_index, t_ms, seq, depth = row
+                event_id = None
+            else:
+                product, type_index, t_ms, seq, depth, event_id = row
             key = (product, t_ms - t_ms % step)
             group = groups.get(key)
             if group is None:
                 seen = self._slice(product, key[1]).seen.get(source, -1)
-                group = groups[key] = [seen, seen, {}]
+                group = groups[key] = [seen, seen, {}, key[1], None]
             if seq <= group[1]:
                 duplicates += 1
                 continue
             group[1] = seq
+            if event_id is not None:
+                if event_id in first_start:
+                    copies.add(seq)
+                    continue
+                first_start[event_id] = group[3]
+                if group[4] is None:
+                    group[4] = self.seen_ids.unflushed(group[3])
+                group[4].append(event_id)
             counts = group[2].get(depth)
             if counts is None:
                 counts = group[2][depth] = [0, 0, 0]
             counts[type_index] += 1
-        self.duplicates_skipped += duplicates
+        self.duplicates_skipped += duplicates + len(copies)
+        self.duplicate_ids_skipped += len(copies)
         # Windows before slices: a window not yet cached is summed from the stored slices,
         # which must not hold this batch yet.
         rows_of = _RowsByProduct(batch.rows)
@@ -186,8 +297,8 @@ class PartitionWindows:
             window[1] += added[1]
             window[2] += added[2]
             if added[0] and window[0] > self.views_threshold:
-                self._check_crossing(rows_of, groups, product, window_start, window, added)
-        for (product, start), (_, seen, by_depth) in groups.items():
+                self._check_crossing(rows_of, groups, copies, product, window_start, window, added)
+        for (product, start), (_, seen, by_depth, *_) in groups.items():
             if not by_depth:
                 continue
             slice_ = self._slice(product, start)
@@ -225,7 +336,7 @@ class PartitionWindows:
         """(product, window start) -> counts this batch adds to that window."""
         step = self.spec.step_ms
         additions: dict[tuple[str, int], list[int]] = {}
-        for (product, start), (_, _, by_depth) in groups.items():
+        for (product, start), (_, _, by_depth, *_) in groups.items():
             for depth, counts in by_depth.items():
                 views, carts, purchases = counts
                 for window_start in range(start - depth * step, start + 1, step):
@@ -243,6 +354,7 @@ class PartitionWindows:
         self,
         rows_of: Callable[[str], list[Row]],
         groups: dict[tuple[str, int], list[Any]],
+        copies: set[int],
         product: str,
         window_start: int,
         window: list[int],
@@ -257,14 +369,15 @@ class PartitionWindows:
         step, threshold = self.spec.step_ms, self.views_threshold
         running = [window[0] - added[0], window[1] - added[1], window[2] - added[2]]
         last_seq: dict[int, int] = {}
-        for _, type_index, t_ms, seq, depth in rows_of(product):
+        for row in rows_of(product):
+            _, type_index, t_ms, seq, depth = row[:5]
             start = t_ms - t_ms % step
             if not window_start <= start <= window_start + depth * step:
                 continue
             seen = last_seq.get(start)
             if seen is None:
                 seen = groups[(product, start)][0]
-            if seq <= seen:
+            if seq <= seen or seq in copies:
                 continue
             last_seq[start] = seq
             running[type_index] += 1
@@ -305,7 +418,7 @@ class PartitionWindows:
             self.slices[WATERMARKS_KEY] = orjson.dumps(record)
             self._watermarks_stored = marks
             writes += 1
-        return writes + self._expire()
+        return writes + self.seen_ids.flush() + self._expire()
 
     def mark_alerted(self, alert: WindowAlert) -> None:
         """Record durably that this window's alert went out (after the send was acknowledged)."""
@@ -398,4 +511,4 @@ class PartitionWindows:
                 for product in index.pop(start):
                     del store[state_key(product, start)]
                     deletes += 1
-        return deletes
+        return deletes + self.seen_ids.expire(expired_before)

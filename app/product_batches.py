@@ -6,7 +6,9 @@ per-message cost once per few hundred events instead of once per event.
 
 Each row is `[product_id, type_index, event_time_ms, seq, depth]` where `seq` orders events of
 one source partition (offset << 20 | index in a batched message) and `depth` says how many
-windows the event still counts toward (see `app.windows.WindowSpec.open_depth`).
+windows the event still counts toward (see `app.windows.WindowSpec.open_depth`). A sixth
+element, `event_id`, follows only when the producer supplied one (the window stage counts an
+id once); an event without one costs no bytes for it.
 
 A message must fit the broker's max.message.bytes (about 1 MB by default) whatever the ids:
 `ProductBatch.chunks` bounds both the rows and the encoded bytes of each message.
@@ -26,7 +28,7 @@ MAX_MESSAGE_BYTES = 512 << 10  # well under the broker's default max.message.byt
 _ENVELOPE_BYTES = 128  # {"sp":..,"n":..,"w":..,"e":[]} with numbers of up to 20 characters
 _ROW_NUMBERS_BYTES = 87  # a row's brackets and commas, four 64-bit numbers, the comma after it
 
-Row = list[Any]  # [product_id, type_index, event_time_ms, seq, depth]
+Row = list[Any]  # [product_id, type_index, event_time_ms, seq, depth(, event_id)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,8 @@ class ProductBatch:
             size = row_bytes.get(row[0])
             if size is None:
                 size = row_bytes[row[0]] = len(orjson.dumps(row[0])) + _ROW_NUMBERS_BYTES
+            if len(row) > 5:
+                size += len(orjson.dumps(row[5])) + 1  # the id and its comma
             if i - start >= max_rows or (used + size > budget and i > start):
                 cuts.append(i)
                 start, used = i, 0

@@ -31,12 +31,21 @@ logger = logging.getLogger(__name__)
 TOP_N = 5
 Row = tuple[Any, ...]
 
-# Both queries read only the day's files and filter to the exact local day; `?` is the list
-# of files, then the UTC start (included) and end (excluded).
-_EVENT_COUNTS = """
-SELECT event_type, product_id, product_category, count(*)
+# The day's events, each event_id once: a producer's retry is stored as delivered (with its
+# own Kafka position) but reported once, as its copy at the lowest position. Ids the parser
+# generated for id-less events name a Kafka position, so they never collide. Reads only the
+# day's files and filters to the exact local day; `?` is the list of files, then the UTC
+# start (included) and end (excluded).
+_DAY_EVENTS = """
+CREATE TEMP TABLE day_events AS
+SELECT event_type, product_id, product_category, user_id
 FROM read_parquet(?)
 WHERE event_time >= ? AND event_time < ?
+QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY kafka_partition, kafka_offset) = 1
+"""
+_EVENT_COUNTS = """
+SELECT event_type, product_id, product_category, count(*)
+FROM day_events
 GROUP BY ALL
 """
 _USERS = """
@@ -44,8 +53,7 @@ WITH per_user AS (
     SELECT bool_or(event_type = 'view') AS viewed,
            bool_or(event_type = 'add_to_cart') AS added,
            bool_or(event_type = 'purchase') AS purchased
-    FROM read_parquet(?)
-    WHERE event_time >= ? AND event_time < ?
+    FROM day_events
     GROUP BY user_id
 )
 SELECT count(*),
@@ -110,8 +118,9 @@ def _query(
     try:
         with duckdb.connect() as con:
             con.execute("SET TimeZone = 'UTC'")
-            counts = con.execute(_EVENT_COUNTS, [event_files, *bounds]).fetchall()
-            users = con.execute(_USERS, [event_files, *bounds]).fetchone()
+            con.execute(_DAY_EVENTS, [event_files, *bounds])
+            counts = con.execute(_EVENT_COUNTS).fetchall()
+            users = con.execute(_USERS).fetchone()
             alerts = con.execute(_ALERTS, [alert_files, *bounds]).fetchall() if alert_files else []
     except duckdb.Error as exc:
         msg = f"cannot read the Parquet files of {day}: {exc}"

@@ -137,3 +137,87 @@ def test_sent_alert_markers_expire_with_their_windows() -> None:
         assert all(start >= closed_before - 3600_000 for start in kept)
     expired = [s for _, s, *_ in pipeline.alerts if s < closed_before - 3600_000]
     assert expired  # the data spans more than the retention, so some markers had to go
+
+
+RETRY_T0 = 1_795_766_400_000  # a window start: the 60 views fall in one slice
+
+
+def views_with_ids(count: int, product: str = "p-retry") -> list[dict[str, object]]:
+    return [
+        {"event_id": f"view-{i}", "user_id": f"u{i}", "product_id": product,
+         "event_type": "view", "timestamp": RETRY_T0 + i * 500}
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def records(events: list[dict[str, object]], first_offset: int) -> list[Record]:
+    return [Record(first_offset + i, orjson.dumps(e)) for i, e in enumerate(events)]
+
+
+def retry_windows(pipeline: Pipeline, product: str = "p-retry") -> list[list[int]]:
+    """The counts of the ten windows that hold the slice at RETRY_T0."""
+    state = pipeline.states[product_partition(product, 2)]
+    return [state.window_counts(product, RETRY_T0 - k * 60_000) for k in range(10)]
+
+
+def test_60_views_sent_twice_with_the_same_ids_count_60_and_raise_no_alert() -> None:
+    """Issue 14: a producer retried every event. Half of the copies come back on the same
+    input partition later, half on another one; each id counts once."""
+    views = views_with_ids(60)
+    pipeline = Pipeline(sources=2)
+    pipeline.feed(0, records(views, 0))
+    pipeline.feed(0, records(views[:30], 60))
+    pipeline.feed(1, records(views[30:], 0))
+    assert retry_windows(pipeline) == [[60, 0, 0]] * 10
+    assert pipeline.alerts == []
+    q = product_partition("p-retry", 2)
+    assert pipeline.states[q].duplicate_ids_skipped == 60
+
+
+def test_copies_within_one_message_count_once() -> None:
+    views = views_with_ids(60)
+    pipeline = Pipeline(sources=1)
+    pipeline.feed(0, [Record(0, orjson.dumps([e for v in views for e in (v, v)]))])
+    assert retry_windows(pipeline) == [[60, 0, 0]] * 10
+    assert pipeline.alerts == []
+
+
+def test_a_copy_arriving_after_a_restart_of_the_state_is_still_recognised() -> None:
+    views = views_with_ids(60)
+    pipeline = Pipeline(sources=2)
+    pipeline.feed(0, records(views, 0))
+    pipeline.states = [pipeline.fresh_state(q) for q in range(2)]  # caches gone, stores kept
+    pipeline.feed(1, records(views, 0))
+    assert retry_windows(pipeline) == [[60, 0, 0]] * 10
+    assert pipeline.alerts == []
+
+
+def test_events_without_an_id_are_not_deduplicated_by_content() -> None:
+    """Two identical id-less records are two events (the parser names each by its position)."""
+    views = [{k: v for k, v in e.items() if k != "event_id"} for e in views_with_ids(60)]
+    pipeline = Pipeline(sources=1)
+    pipeline.feed(0, records(views, 0))
+    pipeline.feed(0, records(views, 60))
+    assert retry_windows(pipeline) == [[120, 0, 0]] * 10
+    assert len(pipeline.alerts) == 10
+
+
+def test_seen_ids_expire_with_their_slices_and_survive_until_then() -> None:
+    """The dedup horizon is the retention: ids leave the store with the slices they were
+    counted in, so memory is bounded by live windows, not by history."""
+    pipeline = Pipeline(sources=1)
+    q = product_partition("p-retry", 2)
+    slices = pipeline.stores[q][0]
+    pipeline.feed(0, records(views_with_ids(60), 0))
+    id_keys = [k for k in slices if k.startswith(b"\x1fids\x1f")]
+    assert id_keys
+    later = {"user_id": "u", "product_id": "p-retry", "event_type": "view"}
+    # Within the retention: a restarted state still knows every id.
+    pipeline.feed(0, records([{**later, "timestamp": RETRY_T0 + 3600_000}], 60))
+    pipeline.states = [pipeline.fresh_state(q) for q in range(2)]
+    assert len(pipeline.states[q].seen_ids.first_start) == 60
+    # Past closing + retention: ids and slices of RETRY_T0 are gone from store and memory.
+    pipeline.feed(0, records([{**later, "timestamp": RETRY_T0 + 2 * 3600_000}], 61))
+    assert not any(k in slices for k in id_keys)
+    assert pipeline.states[q].seen_ids.first_start == {}
+    assert RETRY_T0 not in pipeline.states[q].stored_slices()
