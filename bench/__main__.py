@@ -1,7 +1,7 @@
 """`make bench`: every performance figure as "ours / baseline = ratio", printed and saved as JSON.
 
 Runs against the broker in TEST_KAFKA_BOOTSTRAP (scripts/test-with-broker.sh starts one).
-Knobs for quicker or wider runs: BENCH_ONLY (streaming,latency,simulator,report),
+Knobs for quicker or wider runs: BENCH_ONLY (streaming,latency,simulator,report,dedup),
 BENCH_EVENTS, BENCH_PARTITIONS (e.g. 1,4), BENCH_EVENT_RATE, BENCH_STREAM_TIMEOUT,
 BENCH_LATENCY_SECONDS, BENCH_SIM_EVENTS, BENCH_REPORT_EVENTS.
 """
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import orjson
 
-from bench import latency, producer_limit, report, simulator, streaming
+from bench import dedup, latency, producer_limit, report, simulator, streaming
 from bench.probes import load_average, log
 from bench.table import Row, format_table
 
 RESULTS = Path(__file__).parent / "results"
-SECTIONS = ("streaming", "latency", "simulator", "report")
+SECTIONS = ("streaming", "latency", "simulator", "report", "dedup")
 
 
 def _env(name: str, default: str) -> str:
@@ -125,6 +125,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-report-") as scratch:
             result["report"] = figures = report.run(Path(scratch), (events,))
         rows += report_rows(figures)
+    if "dedup" in only:
+        log("dedup: window state with a supplied event_id on every row, and without")
+        result["dedup"] = figures = dedup.run()
+        rows.append(Row(
+            f"window state, {figures['events']:,} events with event ids",
+            f"{figures['with_ids_events_per_s']:,} ev/s",
+            f"{figures['without_ids_events_per_s']:,} ev/s without ids", figures["ratio"],  # type: ignore[arg-type]
+            "apply + flush over dict stores, best of 5 each, alternated",
+        ))  # fmt: skip
     result["table"] = [row.as_dict() for row in rows]
     result["machine"]["loadavg_end"] = load_average()  # type: ignore[index]
     result["duration_s"] = round(time.monotonic() - began)
