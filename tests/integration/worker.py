@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -130,8 +131,23 @@ async def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
         await admin.close()
 
 
+async def serving(env: WorkerEnv) -> bool:
+    """Whether the worker's /health answers 200: up, in its groups, state recovered."""
+    token = env.extra.get("WEB_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+            session.get(f"{env.web_url}/health", headers=headers) as response,
+        ):
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
 async def wait_drained(worker: Worker, timeout: float = 180.0) -> None:
-    """Until the ingest group and the window agent have committed everything there is."""
+    """Until the ingest, window and alert-sink groups have committed everything there is and
+    the worker serves (a worker started on input already drained may not listen yet)."""
     env = worker.env
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -142,7 +158,7 @@ async def wait_drained(worker: Worker, timeout: float = 180.0) -> None:
             alerts = await group_lag(env.bootstrap, f"{env.app_id}-alert-sink", env.alerts_topic)
         except GroupCoordinatorNotAvailableError:  # a fresh broker still creating its offsets
             ingest = windows = alerts = None
-        if ingest == 0 and windows == 0 and alerts == 0:
+        if ingest == 0 and windows == 0 and alerts == 0 and await serving(env):
             return
         await asyncio.sleep(1.0)
     raise AssertionError(f"worker did not drain in {timeout}s:\n{worker.log()[-3000:]}")
