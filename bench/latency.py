@@ -120,8 +120,9 @@ def _window_start_ms(iso: str) -> int:
 async def read_alerts(bootstrap: str, topic: str, into: dict[tuple[str, int], float],
                       stop: asyncio.Event) -> None:  # fmt: skip
     """Note when each alert is read: (product, window start ms) -> perf_counter()."""
+    # read_committed, as every reader of alerts must: an alert counts once its transaction has.
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                fetch_max_wait_ms=5)  # fmt: skip
+                                fetch_max_wait_ms=5, isolation_level="read_committed")  # fmt: skip
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
