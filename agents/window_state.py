@@ -229,6 +229,8 @@ class PartitionWindows:
         self.duplicate_ids_skipped = 0
         self.seen_ids = SeenEventIds(slices)
         self._watermarks_stored: dict[int, int] = {}
+        self._expired_before: int | None = None  # slices before this start were deleted
+        self._expired_stored: int | None = None
         for key in stored_slice_keys:
             if key == WATERMARKS_KEY:
                 self._restore_watermarks(slices.get(key))
@@ -329,6 +331,7 @@ class PartitionWindows:
             self._source_watermarks[source] = (watermark, now)
             self._watermarks_stored[source] = watermark
         self._source_count = max(self._source_count, stored["sources"])
+        self._expired_before = self._expired_stored = stored.get("expired")
 
     def _window_additions(
         self, groups: dict[tuple[str, int], list[Any]]
@@ -412,13 +415,21 @@ class PartitionWindows:
             self._stored.setdefault(start, set()).add(product)
             writes += 1
         self._dirty.clear()
+        writes += self.seen_ids.flush() + self._expire()
         marks = {source: mark for source, (mark, _) in self._source_watermarks.items()}
-        if marks != self._watermarks_stored:
-            record = {"marks": list(marks.items()), "sources": self._source_count}
+        if marks != self._watermarks_stored or self._expired_before != self._expired_stored:
+            # After the deletes, in the same write: a reader after a restart knows exactly
+            # which windows are whole (see oldest_complete_window).
+            record = {
+                "marks": list(marks.items()),
+                "sources": self._source_count,
+                "expired": self._expired_before,
+            }
             self.slices[WATERMARKS_KEY] = orjson.dumps(record)
             self._watermarks_stored = marks
+            self._expired_stored = self._expired_before
             writes += 1
-        return writes + self.seen_ids.flush() + self._expire()
+        return writes
 
     def mark_alerted(self, alert: WindowAlert) -> None:
         """Record durably that this window's alert went out (after the send was acknowledged)."""
@@ -438,10 +449,10 @@ class PartitionWindows:
         return dict(self._source_watermarks)
 
     def oldest_complete_window(self) -> int:
-        """Start of the oldest window whose slices are all still stored (not yet expired)."""
-        if self.watermark_ms == NO_WATERMARK:
-            return NO_WATERMARK
-        return self.spec.first_open_start(self.watermark_ms) - self.retention_ms
+        """Start of the oldest window whose slices are all still stored: the expiry horizon
+        applied so far (stored with the watermarks, so known right after a restart), or
+        NO_WATERMARK while nothing has expired yet (every window with events is whole)."""
+        return NO_WATERMARK if self._expired_before is None else self._expired_before
 
     def window_counts(self, product: str, window_start: int) -> list[int]:
         """[views, add_to_cart, purchases] of one window, from cache or store."""
@@ -506,6 +517,8 @@ class PartitionWindows:
                 del cache[start]
         deletes = 0
         expired_before = closed_before - self.retention_ms
+        if self._expired_before is None or expired_before > self._expired_before:
+            self._expired_before = expired_before
         for index, store in ((self._stored, self.slices), (self._alert_index, self.alerted)):
             for start in [s for s in index if s < expired_before]:
                 for product in index.pop(start):

@@ -13,12 +13,10 @@ from faust.web import Request, Response, View
 from yarl import URL
 
 from agents.alerts import iso_utc
-from agents.window_state import PartitionWindows
 from app.events import MAX_ID_LENGTH
 from app.faust_app import get_app
 from app.product_batches import product_partition
 from app.settings import get_settings
-from app.windows import NO_WATERMARK
 from tables.cluster import PEER_TIMEOUT_S, is_self, owner_url
 from tables.owned_partitions import serving_state
 from tables.product_windows import WindowCounts, read_windows
@@ -40,26 +38,13 @@ def live_windows(product_id: str) -> list[WindowCounts]:
     if not starts:
         return []
     step, per_event = state.spec.step_ms, state.spec.per_event
-    first = max(starts[0] - (per_event - 1) * step, oldest_whole_window(state))
+    # Windows that lost slices to expiry are left out; every other one is whole.
+    first = max(starts[0] - (per_event - 1) * step, state.oldest_complete_window())
     newest = starts[-1]
     if first > newest:
         return []
     windows = read_windows(state, product_id, newest, (newest - first) // step + 1)
     return [w for w in windows if w.views or w.add_to_cart or w.purchases]
-
-
-def oldest_whole_window(state: PartitionWindows) -> int:
-    """Start of the oldest window whose slices are all still stored.
-
-    Without a watermark yet (after a restart, before every input partition reported again),
-    fall back to the partition's oldest stored slice: expiry deletes slices from the oldest
-    up, so a window starting there spans no deleted slice.
-    """
-    oldest = state.oldest_complete_window()
-    if oldest != NO_WATERMARK:
-        return oldest
-    stored = state.stored_slices()
-    return min(stored) if stored else NO_WATERMARK
 
 
 def window_json(window: WindowCounts) -> dict[str, Any]:

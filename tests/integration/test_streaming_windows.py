@@ -207,3 +207,29 @@ async def test_a_restarted_worker_keeps_counting_on_its_stored_windows(
     await drain(env)
     await produce(kafka_bootstrap, env.topic, [(0, orjson.dumps(e)) for e in events[half:]])
     await drain_and_check(env, oracle)
+
+
+@pytest.mark.slow
+async def test_windows_are_whole_when_an_input_partition_never_feeds_a_worker_partition(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Producers keyed like the worker (each product on the input partition of the same
+    number) leave every worker partition with input partitions it never hears from, so its
+    watermark stays unknown for SOURCE_IDLE_S. Every window with events must still be listed,
+    also right after a restart: they were hidden back to the oldest stored slice."""
+    from app.product_batches import product_partition
+    from tests.integration.test_streaming_faults import create_topic, shop_events
+
+    env = WorkerEnv(kafka_bootstrap, tmp_path / "w")
+    await create_topic(kafka_bootstrap, env.topic, 2)
+    placed = [(product_partition(str(e["product_id"]), 2), e) for e in shop_events(3000, seed=23)]
+    assert {partition for partition, _ in placed} == {0, 1}
+    oracle = WindowOracle().feed_all(placed)
+    await produce(kafka_bootstrap, env.topic, [(p, orjson.dumps(e)) for p, e in placed])
+    for _ in range(2):  # the second round is a restart on the stored state
+        worker = Worker(env).start()
+        try:
+            await wait_drained(worker)
+            await check_windows(env, oracle)
+        finally:
+            worker.stop()
