@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 from datetime import UTC, datetime
 
 import orjson
@@ -56,9 +57,14 @@ def console_table(alert: WindowAlert) -> str:
 
 
 def escape_control(text: str) -> str:
-    """`text` with each control character written as an escape, e.g. ESC as \\x1b: a terminal
-    escape sequence in a product id must never reach the console raw."""
-    return CONTROL_CHARACTER.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+    """`text` with each control character written as an escape, e.g. ESC as \\x1b, and each
+    invisible format character (Unicode category Cf: bidi overrides such as U+202E, zero-width
+    spaces) as \\u202e: a terminal escape sequence in a product id must never reach the console
+    raw, nor a character that reverses or hides what the console shows."""
+    text = CONTROL_CHARACTER.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+    if text.isascii():
+        return text
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cf" else c for c in text)
 
 
 async def recent_alert_ids(bootstrap: str, topic: str) -> set[str]:

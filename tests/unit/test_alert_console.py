@@ -18,3 +18,13 @@ def test_a_terminal_escape_sequence_in_a_product_id_is_printed_escaped() -> None
 def test_an_ordinary_product_id_is_printed_as_it_is() -> None:
     table = console_table(WindowAlert("p-42", 1795766400000, 1795767000000, 150, 0, 0))
     assert "|p-42      |" in table
+
+
+def test_bidi_overrides_and_zero_width_characters_are_printed_escaped() -> None:
+    """A right-to-left override can make the console show an alert reversed; a zero-width
+    space hides that two ids differ. Both are shown as escapes; other letters stay as they are."""
+    table = console_table(
+        WindowAlert("p\u202eLIVE\u200bé", 1795766400000, 1795767000000, 150, 0, 0)
+    )
+    assert "\u202e" not in table and "\u200b" not in table
+    assert "p\\u202eLIVE\\u200bé" in table
