@@ -34,7 +34,10 @@ def own_stalls(stalled: dict[str, list[int]]) -> dict[str, list[int]]:
     mine: dict[str, list[int]] = {}
     for stage, partitions in stalled.items():
         owned = _owners.get(stage)
-        held = [p for p in partitions if owned is not None and p in owned()]
+        if owned is None:
+            continue
+        holds = owned()  # once per stage: it walks the consumer's assignment
+        held = [p for p in partitions if p in holds]
         if held:
             mine[stage] = held
     return mine
