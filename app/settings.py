@@ -6,7 +6,7 @@ import functools
 import re
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import SettingsError
 
-_SECRET_FIELDS = frozenset({"smtp_password", "web_token"})
+_SECRET_FIELDS = frozenset({"smtp_password", "web_token", "alert_webhook_secret"})
 _REPORT_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     kafka_topic: str = Field("clickstream-events", min_length=1, description="a topic name")
     alerts_topic: str = Field("flash-sale-alerts", min_length=1, description="a topic name")
     dlq_topic: str = Field("clickstream-events-dlq", min_length=1, description="a topic name")
+    incidents_topic: str = Field("flash-sale-incidents", min_length=1, description="a topic name")
     views_threshold: int = Field(100, ge=0, description="a whole number >= 0")
     purchases_threshold: int = Field(5, ge=1, description="a whole number >= 1")
     window_size: int = Field(600, ge=1, description="a whole number of seconds >= 1")
@@ -68,6 +69,22 @@ class Settings(BaseSettings):
     sink_flush_seconds: float = Field(10.0, gt=0, le=300, description="seconds, > 0 and <= 300")
     max_event_bytes: int = Field(262144, ge=64, description="a whole number of bytes >= 64")
     max_clock_skew: int = Field(3600, ge=0, description="a whole number of seconds >= 0")
+    incident_quiet_seconds: int | None = Field(
+        None, ge=1, description="a whole number of seconds >= 1 (unset = WINDOW_SIZE)"
+    )
+    incident_update_seconds: float = Field(60.0, ge=0, description="a number of seconds >= 0")
+    console_alerts: Literal["incidents", "windows"] = Field(
+        "incidents", description="incidents or windows"
+    )
+    alert_webhook_url: str | None = Field(
+        None, pattern=r"^https?://[^\s/]+", description="an http:// or https:// URL"
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        None, description="a secret that signs webhook bodies (HMAC-SHA256)"
+    )
+    alert_email_to: str | None = Field(
+        None, description="email addresses, comma separated, for incident notifications"
+    )
     stall_seconds: float = Field(
         60.0, gt=0, description="a number of seconds > 0 and greater than SINK_FLUSH_SECONDS"
     )
@@ -121,6 +138,14 @@ class Settings(BaseSettings):
     def product_events_topic(self) -> str:
         """The worker's internal topic of validated events regrouped by product partition."""
         return f"{self.app_id}-events-by-product"
+
+    @property
+    def incident_quiet_ms(self) -> int:
+        """How long no window of a product may qualify before its incident resolves, in ms."""
+        quiet = (
+            self.window_size if self.incident_quiet_seconds is None else self.incident_quiet_seconds
+        )
+        return quiet * 1000
 
     @property
     def windows_per_event(self) -> int:
