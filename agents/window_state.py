@@ -34,6 +34,7 @@ WATERMARKS_KEY = f"{SEP}source-watermarks".encode()
 ID_KEY_PREFIX = f"{SEP}ids{SEP}".encode()
 MAX_ID_VALUE_BYTES = 256 << 10  # one changelog value, well under the broker's ~1 MB limit
 SOURCE_IDLE_S = 600.0
+REPLAYED = 2**63  # the `seen` seq of an expired slice: every row for it is a replay
 
 
 class KeyValueStore(Protocol):
@@ -182,6 +183,7 @@ class WindowAlert:
     views: int
     add_to_cart: int
     purchases: int
+    decided_at_seq: int = -1  # `seq` of the view that decided it (orders a batch's alerts)
 
     @property
     def alert_id(self) -> str:
@@ -251,7 +253,8 @@ class PartitionWindows:
         one addition per batch instead of one per event. Only a window whose views cross the
         threshold inside this batch is replayed event by event, to read its counts at the
         crossing view, as per-event processing would see them. A row with a sixth element
-        carries a supplied event id: a copy of an id already counted is skipped.
+        carries a supplied event id: a copy of an id already counted is skipped. A row in a
+        slice older than the expiry horizon is a replay whose slice is gone: skipped too.
         """
         step = self.spec.step_ms
         source = batch.source_partition
@@ -261,6 +264,7 @@ class PartitionWindows:
         duplicates = 0
         copies: set[int] = set()  # seqs of rows skipped as copies of a counted event id
         first_start = self.seen_ids.first_start
+        expired_before = self._expired_before
         for row in batch.rows:
             if len(row) == 5:
                 product, type_index, t_ms, seq, depth = row
@@ -270,7 +274,12 @@ class PartitionWindows:
             key = (product, t_ms - t_ms % step)
             group = groups.get(key)
             if group is None:
-                seen = self._slice(product, key[1]).seen.get(source, -1)
+                if expired_before is not None and key[1] < expired_before:
+                    # The slice was deleted, and with it the seqs that recognise a replay: an
+                    # event there can only be a replay (ingest re-sending after its crash).
+                    seen = REPLAYED
+                else:
+                    seen = self._slice(product, key[1]).seen.get(source, -1)
                 group = groups[key] = [seen, seen, {}, key[1], None]
             if seq <= group[1]:
                 duplicates += 1
@@ -385,7 +394,7 @@ class PartitionWindows:
             last_seq[start] = seq
             running[type_index] += 1
             if type_index == 0 and running[0] > threshold:
-                self._check_alert(product, window_start, running)
+                self._check_alert(product, window_start, running, seq)
                 return
 
     @property
@@ -458,7 +467,7 @@ class PartitionWindows:
         """[views, add_to_cart, purchases] of one window, from cache or store."""
         return list(self._window(product, window_start))
 
-    def _check_alert(self, product: str, window_start: int, window: list[int]) -> None:
+    def _check_alert(self, product: str, window_start: int, window: list[int], seq: int) -> None:
         """Decide a window at its first view past the threshold. Purchases only grow, so
         one with too many purchases then never qualifies: it is decided as well."""
         done = self._alerted_cache.setdefault(window_start, set())
@@ -467,7 +476,9 @@ class PartitionWindows:
         done.add(product)
         if window[2] >= self.purchases_threshold:
             return
-        alert = WindowAlert(product, window_start, window_start + self.spec.size_ms, *window)
+        end = window_start + self.spec.size_ms
+        views, carts, purchases = window
+        alert = WindowAlert(product, window_start, end, views, carts, purchases, seq)
         key = state_key(product, window_start)
         if self.alerted.get(key) is None and not self.already_alerted(alert.alert_id):
             self._new_alerts.append(alert)
