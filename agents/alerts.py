@@ -47,13 +47,18 @@ def console_table(alert: WindowAlert) -> str:
         str(alert.views),
         str(alert.purchases),
     )
-    widths = [max(len(h), len(c)) for h, c in zip(_HEADER, cells, strict=True)]
+    return draw_table(_HEADER, cells)
+
+
+def draw_table(header: tuple[str, ...], cells: tuple[str, ...]) -> str:
+    """A one-row table in the original system's console style (Spark's `show()`)."""
+    widths = [max(len(h), len(c)) for h, c in zip(header, cells, strict=True)]
     rule = "+" + "+".join("-" * w for w in widths) + "+"
 
     def row(values: tuple[str, ...]) -> str:
         return "|" + "|".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + "|"
 
-    return "\n".join([rule, row(_HEADER), rule, row(cells), rule])
+    return "\n".join([rule, row(header), rule, row(cells), rule])
 
 
 def escape_control(text: str) -> str:

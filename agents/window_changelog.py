@@ -1,12 +1,13 @@
 """The window stage's durable state: in-memory key-value stores backed by a compacted changelog.
 
-Each worker partition's state (slices and sent-alert markers, see `agents.window_state`) lives
-in two dicts. Every change is also a record on the changelog topic's partition of the same
-number (key = store prefix + key, value = bytes, or a tombstone for a delete), written in the
-same Kafka transaction as the alerts it decided and the input offsets it consumed
-(`agents.window_checkpoint`). Recovery reads that partition to its end with `read_committed`,
-so a restarted or new owner sees exactly the state of the last committed checkpoint: never an
-older value over a newer one, never a change whose input offsets were not committed.
+Each worker partition's state (slices and sent-alert markers, see `agents.window_state`; open
+incidents, see `agents.incidents`) lives in three dicts. Every change is also a record on the
+changelog topic's partition of the same number (key = store prefix + key, value = bytes, or a
+tombstone for a delete), written in the same Kafka transaction as the alerts it decided and
+the input offsets it consumed (`agents.window_checkpoint`). Recovery reads that partition to
+its end with `read_committed`, so a restarted or new owner sees exactly the state of the last
+committed checkpoint: never an older value over a newer one, never a change whose input
+offsets were not committed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 SLICES = b"s"
 ALERTED = b"a"
+INCIDENTS = b"i"
+STORE_PREFIXES = (SLICES, ALERTED, INCIDENTS)
 RECOVERY_POLL_MS = 1000
 
 
@@ -61,8 +64,8 @@ class ChangelogStore:
 
 async def read_changelog(
     consumer: AIOKafkaConsumer, tp: TopicPartition
-) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
-    """Rebuild (slices, alerted) of one partition from its changelog.
+) -> dict[bytes, dict[bytes, bytes]]:
+    """Rebuild the stores of one partition from its changelog: store prefix -> its dict.
 
     `consumer` must read `read_committed` and belong to no group; it is assigned `tp` alone.
     Reads up to the last stable offset, so the caller must first have fenced any producer
@@ -71,7 +74,7 @@ async def read_changelog(
     consumer.assign([tp])
     await consumer.seek_to_beginning(tp)
     end = (await consumer.end_offsets([tp]))[tp]
-    stores: dict[bytes, dict[bytes, bytes]] = {SLICES: {}, ALERTED: {}}
+    stores: dict[bytes, dict[bytes, bytes]] = {prefix: {} for prefix in STORE_PREFIXES}
     began, records = time.monotonic(), 0
     while await consumer.position(tp) < end:
         polled = await consumer.getmany(tp, timeout_ms=RECOVERY_POLL_MS, max_records=10_000)
@@ -90,8 +93,8 @@ async def read_changelog(
             records += 1
     logger.info(
         "windows: partition %s recovered from %s changelog records (%s slices, %s alert "
-        "markers) in %.2f s",
+        "markers, %s open incidents) in %.2f s",
         tp.partition, records, len(stores[SLICES]), len(stores[ALERTED]),
-        time.monotonic() - began,
+        len(stores[INCIDENTS]), time.monotonic() - began,
     )  # fmt: skip
-    return stores[SLICES], stores[ALERTED]
+    return stores

@@ -8,8 +8,9 @@ tracker shows the same families over years (faust-streaming #175, #640, #74, #88
 patch that machinery, the stage uses the mechanism Kafka itself offers for this job:
 transactions (see `agents.window_checkpoint`).
 
-Each poll: every partition's records are applied to its `PartitionWindows`, then each
-touched partition commits one checkpoint (changelog + alerts + input offset, atomically).
+Each poll: every partition's records are applied to its `PartitionWindows` and its alerts
+grouped into incidents (`agents.incidents`), then each touched partition commits one
+checkpoint (changelog + alerts + incident records + input offset, atomically).
 A partition newly assigned is first recovered from its changelog (`agents.window_changelog`).
 A revoked partition is dropped only between polls, so a checkpoint is never cut in half. A
 checkpoint that fails (the broker away, the producer fenced) resets only its partition: its
@@ -30,8 +31,9 @@ from aiokafka.structs import TopicPartition
 from mode import Service
 
 from agents.alerts import recent_alert_ids
+from agents.incidents import PartitionIncidents
 from agents.stall_watchdog import watch_stage
-from agents.window_changelog import ALERTED, SLICES, ChangelogStore, read_changelog
+from agents.window_changelog import ALERTED, INCIDENTS, SLICES, ChangelogStore, read_changelog
 from agents.window_checkpoint import PartitionCheckpoint
 from agents.window_state import PartitionWindows, state_key
 from app import metrics
@@ -59,6 +61,7 @@ class OwnedPartition:
     """A worker partition this worker has recovered and processes."""
 
     state: PartitionWindows
+    incidents: PartitionIncidents
     checkpoint: PartitionCheckpoint
     committed: int  # the input offset its last checkpoint committed
 
@@ -101,6 +104,7 @@ class WindowStage(Service):
         servers = s.kafka_bootstrap_servers
         await ensure_topic(servers, s.product_events_topic, s.partitions, "PARTITIONS")
         await ensure_topic(servers, s.alerts_topic, s.partitions)
+        await ensure_topic(servers, s.incidents_topic, s.partitions)
         await ensure_topic(servers, changelog_topic(s), s.partitions, "PARTITIONS", compacted=True)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=servers, group_id=self.group_id,
@@ -218,12 +222,15 @@ class WindowStage(Service):
             self.consumer.seek(tp, owned.committed)
 
     def _apply(self, owned: OwnedPartition, records: list[Any]) -> None:
-        state = owned.state
+        state, incidents, checkpoint = owned.state, owned.incidents, owned.checkpoint
         skipped_before = state.duplicates_skipped
         for record in records:
             alerts = state.apply(ProductBatch.decode(record.value))
             if alerts:
-                owned.checkpoint.add_alerts(state, alerts, int(time.time() * 1000))
+                now_ms = int(time.time() * 1000)
+                checkpoint.add_alerts(state, alerts, now_ms)
+                checkpoint.add_incidents(incidents.add_alerts(alerts, state, now_ms))
+        checkpoint.add_incidents(incidents.advance(state, int(time.time() * 1000)))
         metrics.DUPLICATES.inc(state.duplicates_skipped - skipped_before)
 
     async def _recover_assigned(self) -> None:
@@ -251,27 +258,34 @@ class WindowStage(Service):
         )  # fmt: skip
         await producer.start()  # init_transactions: aborts a killed owner's open transaction
         try:
-            slices_data, alerted_data = await read_changelog(
+            stored = await read_changelog(
                 self.restorer, TopicPartition(changelog_topic(s), tp.partition)
             )
         except BaseException:
             await producer.stop()
             raise
-        slices = ChangelogStore(SLICES, slices_data)
-        alerted = ChangelogStore(ALERTED, alerted_data)
-        if not slices_data and not alerted_data:
+        slices = ChangelogStore(SLICES, stored[SLICES])
+        alerted = ChangelogStore(ALERTED, stored[ALERTED])
+        open_incidents = ChangelogStore(INCIDENTS, stored[INCIDENTS])
+        if not any(stored.values()):
             await self._adopt_sent_alerts(tp.partition, alerted)
         state = PartitionWindows(
             self.spec, s.views_threshold, s.purchases_threshold, RETENTION_MS,
             slices, alerted,
             stored_slice_keys=slices.keys(), stored_alert_keys=alerted.keys(),
         )  # fmt: skip
+        incidents = PartitionIncidents(
+            self.spec, s.views_threshold, s.purchases_threshold, s.incident_quiet_ms,
+            int(s.incident_update_seconds * 1000), open_incidents, open_incidents.keys(),
+        )  # fmt: skip
         checkpoint = PartitionCheckpoint(
-            tp.partition, producer, changelog_topic(s), s.alerts_topic, self.group_id,
-            (slices, alerted),
+            tp.partition, producer, changelog_topic(s), s.alerts_topic, s.incidents_topic,
+            self.group_id, (slices, alerted, open_incidents),
+            console_windows=s.console_alerts == "windows",
         )  # fmt: skip
         committed = await self.consumer.position(tp) if self.consumer is not None else 0
-        owned = self.owned[tp.partition] = OwnedPartition(state, checkpoint, committed)
+        owned = OwnedPartition(state, incidents, checkpoint, committed)
+        self.owned[tp.partition] = owned
         return owned
 
     async def _adopt_sent_alerts(self, partition: int, alerted: ChangelogStore) -> None:

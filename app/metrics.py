@@ -71,6 +71,9 @@ LATE_EVENTS = REGISTRY.counter(
     "clickstream_late_events_total", "Valid events whose windows were all closed."
 )
 ALERTS = REGISTRY.counter("clickstream_alerts_total", "Flash-sale alerts emitted.")
+INCIDENTS = REGISTRY.counter(
+    "clickstream_incidents_total", "Flash-sale incident records emitted, by event.", "event"
+)
 DUPLICATES = REGISTRY.counter(
     "clickstream_replayed_events_skipped_total", "Replayed events recognised and not recounted."
 )

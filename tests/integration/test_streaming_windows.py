@@ -91,7 +91,8 @@ async def test_single_partition_alerts_and_windows_equal_the_recount(
             f"select count(*), count(distinct event_id) from read_parquet('{day_glob}', hive_partitioning=true)"
         ).fetchall()[0]
         assert rows == distinct == len(events)
-        assert "FLASH SALE ALERT" in worker.log()
+        assert "FLASH SALE INCIDENT OPENED" in worker.log()
+        assert "FLASH SALE ALERT" not in worker.log()  # one table per incident, not per window
     finally:
         worker.stop()
 

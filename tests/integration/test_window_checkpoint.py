@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from agents.window_changelog import ALERTED, SLICES, ChangelogStore, read_changelog
+from agents.window_changelog import ALERTED, INCIDENTS, SLICES, ChangelogStore, read_changelog
 from agents.window_checkpoint import PartitionCheckpoint
 from agents.window_state import PartitionWindows
 from app.kafka.topics import ensure_topic
@@ -49,19 +49,21 @@ class Owner:
         )
         await restorer.start()
         try:
-            slices_data, alerted_data = await read_changelog(
-                restorer, TopicPartition(f"{self.tag}-changelog", 0)
-            )
+            stored = await read_changelog(restorer, TopicPartition(f"{self.tag}-changelog", 0))
         finally:
             await restorer.stop()
-        slices, alerted = ChangelogStore(SLICES, slices_data), ChangelogStore(ALERTED, alerted_data)
+        slices, alerted = (
+            ChangelogStore(SLICES, stored[SLICES]),
+            ChangelogStore(ALERTED, stored[ALERTED]),
+        )
+        assert stored[INCIDENTS] == {}
         state = PartitionWindows(
             SPEC, 100, 5, 3_600_000, slices, alerted,
             stored_slice_keys=slices.keys(), stored_alert_keys=alerted.keys(),
         )  # fmt: skip
         checkpoint = PartitionCheckpoint(
-            0, self.producer, f"{self.tag}-changelog", f"{self.tag}-alerts", f"{self.tag}-windows",
-            (slices, alerted),
+            0, self.producer, f"{self.tag}-changelog", f"{self.tag}-alerts",
+            f"{self.tag}-incidents", f"{self.tag}-windows", (slices, alerted),
         )  # fmt: skip
         return state, checkpoint
 

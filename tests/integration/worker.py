@@ -40,6 +40,7 @@ class WorkerEnv:
         self.app_id = f"t{tag}"
         self.topic = f"events-{tag}"
         self.alerts_topic = f"alerts-{tag}"
+        self.incidents_topic = f"incidents-{tag}"
         self.dlq_topic = f"dlq-{tag}"
         self.web_port = free_port()
 
@@ -62,6 +63,7 @@ class WorkerEnv:
         env.update(
             KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, KAFKA_TOPIC=self.topic,
             ALERTS_TOPIC=self.alerts_topic, DLQ_TOPIC=self.dlq_topic, APP_ID=self.app_id,
+            INCIDENTS_TOPIC=self.incidents_topic,
             DATA_DIR=str(self.data_dir), WEB_PORT=str(self.web_port), WEB_HOST="127.0.0.1",
             PARTITIONS=str(self.partitions), SINK_FLUSH_SECONDS="1",
         )  # fmt: skip
