@@ -76,6 +76,15 @@ class SinkBuffer:
             return False
         return len(self.events) >= max_events or time.monotonic() - self.opened_at >= max_age_s
 
+    def then(self, later: SinkBuffer) -> SinkBuffer:
+        """This buffer (a flush that failed) followed by what was read while it ran."""
+        return SinkBuffer(
+            self.first_offset if self.first_offset is not None else later.first_offset,
+            max(self.last_offset, later.last_offset),
+            later.next_offset if later.next_offset is not None else self.next_offset,
+            self.events + later.events, self.dead_letters + later.dead_letters, self.opened_at,
+        )  # fmt: skip
+
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, service: IngestService) -> None:
@@ -125,6 +134,7 @@ class IngestService(Service):
         self._logged_reasons: set[str] = set()
         self._pending: list[asyncio.Future[object]] = []
         self._flush_lock = asyncio.Lock()  # the revoke listener flushes from another task
+        self._flush_task: asyncio.Task[None] | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.commits = PartitionCommits(
@@ -181,6 +191,10 @@ class IngestService(Service):
 
     async def on_stop(self) -> None:
         # Buffers are not flushed here: what was not committed is replayed exactly on restart.
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._flush_task
         if self.consumer is not None:
             await self.consumer.stop()
         await self.commits.stop(set(self.commits.producers))
@@ -218,7 +232,22 @@ class IngestService(Service):
             for tp, records in polled.items():
                 await self._handle(tp, records, now_ms)
             await self._note_positions()
-            await self.flush(set(self.buffers), force=False)
+            self._flush_behind()
+
+    def _flush_behind(self) -> None:
+        """Start a flush of the due buffers unless one runs: Parquet writes and commits go on
+        while reading goes on, so alerts do not wait for a flush (a failed flush raises here,
+        on the next poll, and stops the worker as it did inline)."""
+        task = self._flush_task
+        if task is not None:
+            if not task.done():
+                return
+            task.result()
+        if any(
+            buf.due(self.settings.sink_flush_events, self.settings.sink_flush_seconds)
+            for tp, buf in self.buffers.items() if tp in self.resumed
+        ):  # fmt: skip
+            self._flush_task = asyncio.create_task(self.flush(set(self.buffers), force=False))
 
     async def _handle(self, tp: TopicPartition, records: list[object], now_ms: int) -> None:
         assert self.producer is not None
@@ -334,23 +363,35 @@ class IngestService(Service):
             }  # fmt: skip
             if not due:
                 return
-            await self._await_sends()  # the batches of every offset about to be committed
-            durable = [tp for tp, buf in due.items() if await self._write_parquet(tp, buf)]
-            if self.storage_error is not None and len(durable) == len(due):
-                logger.warning("ingest: Parquet writes work again; reading resumes")
-                self.storage_error = None
-                self._storage_backoff = 1.0
-                self.sink_failing.set(0)
-            for tp in durable:
-                if await self._commit(tp, due[tp]) and self.buffers.get(tp) is due[tp]:
-                    del self.buffers[tp]
+            # Taken out before the first await: what is read meanwhile goes to new buffers,
+            # and each offset's watermark state is the one of the moment it was read to.
+            states: dict[TopicPartition, dict[str, object]] = {}
+            for tp in due:
+                del self.buffers[tp]
+                states[tp] = {"max_seen_ms": self.router.max_seen.get(tp.partition)}
+            try:
+                await self._await_sends()  # the batches of every offset about to be committed
+                durable = [tp for tp, buf in due.items() if await self._write_parquet(tp, buf)]
+                if self.storage_error is not None and len(durable) == len(due):
+                    logger.warning("ingest: Parquet writes work again; reading resumes")
+                    self.storage_error = None
+                    self._storage_backoff = 1.0
+                    self.sink_failing.set(0)
+                for tp in durable:
+                    if await self._commit(tp, due[tp], states[tp]):
+                        del due[tp]
+            finally:
+                for tp, buf in due.items():  # not committed: flushed again with what follows
+                    if tp in self.resumed:
+                        later = self.buffers.get(tp)
+                        self.buffers[tp] = buf if later is None else buf.then(later)
 
-    async def _commit(self, tp: TopicPartition, buf: SinkBuffer) -> bool:
+    async def _commit(self, tp: TopicPartition, buf: SinkBuffer, state: dict[str, object]) -> bool:
         """Commit the buffer's dead letters and next offset with the watermark (ingest_commit)."""
         assert buf.next_offset is not None
-        state = orjson.dumps({"max_seen_ms": self.router.max_seen.get(tp.partition)}).decode()
-        if not await self.commits.commit(tp, buf.next_offset, state, buf.dead_letters):
-            return False  # aborted: the buffer stays for the next flush to send again
+        metadata = orjson.dumps(state).decode()
+        if not await self.commits.commit(tp, buf.next_offset, metadata, buf.dead_letters):
+            return False  # aborted: the buffer goes back for the next flush to send again
         self.committed[tp] = buf.next_offset
         return True
 
@@ -360,9 +401,12 @@ class IngestService(Service):
             return True
         first = buf.first_offset
         assert first is not None
+        events, writer = buf.events, self.writer
         try:
+            # The Arrow table is built in the thread too: the event loop (and with it the
+            # window stage) keeps running meanwhile.
             await asyncio.to_thread(
-                self.writer.write, tp.partition, first, buf.last_offset, events_table(buf.events)
+                lambda: writer.write(tp.partition, first, buf.last_offset, events_table(events))
             )
         except StorageError as exc:
             self._storage_failed(exc)
@@ -383,8 +427,10 @@ class IngestService(Service):
     async def _await_sends(self) -> None:
         """Wait for every batch sent so far; a send the producer gave up on stops the worker."""
         assert self.producer is not None
-        await self.producer.flush()
+        # Taken first: sends made while the flush waits belong to later offsets and the next
+        # flush; the producer's flush delivers these (and those) before it returns.
         pending, self._pending = self._pending, []
+        await self.producer.flush()
         for future in pending:
             error = future.exception() if future.done() else None
             if error is not None:

@@ -63,6 +63,13 @@ def latency_rows(figures: dict[str, object]) -> list[Row]:
         f"{p99} s", "1.0 s target", float(p99) if p99 is not None else None,  # type: ignore[arg-type]
         f"p50 {figures['p50_s']} s, {figures['count']} of {figures['expected']} alerts, "
         f"load {figures['loadavg_before'][0]}->{figures['loadavg_after'][0]}",  # type: ignore[index]
+    ), Row(
+        f"incident-open latency p99 at {float(figures['rate']):,.0f} ev/s",  # type: ignore[arg-type]
+        f"{figures['incident_open_p99_s']} s", "1.0 s target",
+        float(figures["incident_open_p99_s"]) if figures["incident_open_p99_s"] is not None  # type: ignore[arg-type]
+        else None,
+        f"p50 {figures['incident_open_p50_s']} s, {figures['incident_opens']} of "
+        f"{figures['incident_opens_expected']} incidents",
     )]  # fmt: skip
 
 

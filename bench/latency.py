@@ -1,4 +1,5 @@
-"""Alert latency at 5,000 events/s: qualifying event sent -> its alert read from ALERTS_TOPIC.
+"""Alert latency at 5,000 events/s: qualifying event sent -> its alert read from ALERTS_TOPIC,
+and the product's first qualifying event sent -> its incident's open read from INCIDENTS_TOPIC.
 
     bash scripts/test-with-broker.sh .venv/bin/python -m bench.latency
 
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -89,6 +91,14 @@ class PlantedWindows:
             if count == VIEWS_THRESHOLD + 1:  # purchases stay at 0 < PURCHASES_THRESHOLD
                 self.qualified_at[key] = sent_at
 
+    def first_qualified(self) -> dict[tuple[str, int], float]:
+        """(product, 0) -> when its first window qualified: each burst opens one incident."""
+        first: dict[tuple[str, int], float] = {}
+        for (product, _), sent_at in self.qualified_at.items():
+            key = (product, 0)
+            first[key] = min(first.get(key, sent_at), sent_at)
+        return first
+
 
 async def plant_bursts(producer: AIOKafkaProducer, topic: str, seconds: float,
                        planted: PlantedWindows) -> int:  # fmt: skip
@@ -117,15 +127,30 @@ def _window_start_ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp() * 1000)
 
 
-async def read_alerts(bootstrap: str, topic: str, into: dict[tuple[str, int], float],
-                      stop: asyncio.Event) -> None:  # fmt: skip
-    """Note when each alert is read: (product, window start ms) -> perf_counter()."""
+def alert_key(record: dict[str, object]) -> tuple[str, int] | None:
+    return str(record["product_id"]), _window_start_ms(str(record["window_start"]))
+
+
+def incident_open_key(record: dict[str, object]) -> tuple[str, int] | None:
+    return (str(record["product_id"]), 0) if record["event"] == "opened" else None
+
+
+async def read_records(
+    bootstrap: str, topic: str, key_of: Callable[[dict[str, object]], tuple[str, int] | None],
+    into: dict[tuple[str, int], float], stop: asyncio.Event,
+    decided: dict[tuple[str, int], float] | None = None,
+) -> None:  # fmt: skip
+    """Note when each record is first read: key_of(record) -> perf_counter(); and into
+    `decided`, its `detected_at` (the worker's clock when the window stage decided it, before
+    its transaction) on the same perf_counter() scale: this machine's clock for both."""
     # read_committed, as every reader of alerts must: an alert counts once its transaction has.
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 fetch_max_wait_ms=5, isolation_level="read_committed")  # fmt: skip
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
+        while not (partitions := await topic_partitions(bootstrap, topic)):
+            await asyncio.sleep(0.2)  # the worker creates the topic as it starts
+        tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         starts = await consumer.beginning_offsets(tps)
         for tp in tps:
@@ -133,11 +158,16 @@ async def read_alerts(bootstrap: str, topic: str, into: dict[tuple[str, int], fl
         while not stop.is_set():
             polled = await consumer.getmany(timeout_ms=50)
             read_at = time.perf_counter()
+            wall_minus_perf = time.time() - read_at
             for records in polled.values():
                 for record in records:
-                    alert = orjson.loads(record.value)
-                    key = (alert["product_id"], _window_start_ms(alert["window_start"]))
-                    into.setdefault(key, read_at)
+                    value = orjson.loads(record.value)
+                    key = key_of(value)
+                    if key is not None:
+                        into.setdefault(key, read_at)
+                        if decided is not None:
+                            at = datetime.fromisoformat(str(value["detected_at"])).timestamp()
+                            decided.setdefault(key, at - wall_minus_perf)
     finally:
         await consumer.stop()
 
@@ -158,8 +188,17 @@ async def measure(bootstrap: str, workdir: Path, rate: float, seconds: float) ->
     try:
         await wait_assigned(worker, ingest_joined_line(worker))
         read: dict[tuple[str, int], float] = {}
+        opened: dict[tuple[str, int], float] = {}
+        decided: dict[tuple[str, int], float] = {}
         stop = asyncio.Event()
-        reader = asyncio.create_task(read_alerts(bootstrap, env.alerts_topic, read, stop))
+        readers = [
+            asyncio.create_task(
+                read_records(bootstrap, env.alerts_topic, alert_key, read, stop, decided)
+            ),
+            asyncio.create_task(
+                read_records(bootstrap, env.incidents_topic, incident_open_key, opened, stop)
+            ),
+        ]
         shoppers = start_shoppers(bootstrap, topic, rate - PLANTED_RATE, WARMUP_S + seconds + 5,
                                   workdir / "shoppers.log")  # fmt: skip
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
@@ -172,16 +211,23 @@ async def measure(bootstrap: str, workdir: Path, rate: float, seconds: float) ->
         finally:
             await producer.stop()
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not planted.qualified_at.keys() <= read.keys():
+        while time.monotonic() < deadline and not (
+            planted.qualified_at.keys() <= read.keys()
+            and planted.first_qualified().keys() <= opened.keys()
+        ):
             assert worker.alive(), worker.log()[-3000:]
             await asyncio.sleep(0.2)
         stop.set()
-        await reader
+        await asyncio.gather(*readers)
     finally:
         if shoppers is not None:
             stop_shoppers(shoppers)
         worker.stop()
     latencies = [read[k] - sent for k, sent in planted.qualified_at.items() if k in read]
+    to_decision = [decided[k] - sent for k, sent in planted.qualified_at.items() if k in decided]
+    to_reader = [read[k] - decided[k] for k in planted.qualified_at if k in decided]
+    first = planted.first_qualified()
+    opens = [opened[k] - sent for k, sent in first.items() if k in opened]
     expected = len(planted.qualified_at)
     unexpected = [k for k in read if k[0].startswith("flash-") and k not in planted.qualified_at]
     return {
@@ -192,6 +238,13 @@ async def measure(bootstrap: str, workdir: Path, rate: float, seconds: float) ->
         "p50_s": round(percentile(latencies, 0.50), 3) if latencies else None,
         "p99_s": round(percentile(latencies, 0.99), 3) if latencies else None,
         "max_s": round(max(latencies), 3) if latencies else None,
+        "decided_p50_s": round(percentile(to_decision, 0.50), 3) if to_decision else None,
+        "decided_p99_s": round(percentile(to_decision, 0.99), 3) if to_decision else None,
+        "commit_and_read_p50_s": round(percentile(to_reader, 0.50), 3) if to_reader else None,
+        "commit_and_read_p99_s": round(percentile(to_reader, 0.99), 3) if to_reader else None,
+        "incident_opens": len(opens), "incident_opens_expected": len(first),
+        "incident_open_p50_s": round(percentile(opens, 0.50), 3) if opens else None,
+        "incident_open_p99_s": round(percentile(opens, 0.99), 3) if opens else None,
     }  # fmt: skip
 
 
@@ -202,6 +255,13 @@ def run(bootstrap: str, rate: float = 5000.0, seconds: float = 60.0) -> dict[str
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as scratch:
         figures = asyncio.run(measure(bootstrap, Path(scratch), rate, seconds))
     log(f"latency: p50 {figures['p50_s']} s, p99 {figures['p99_s']} s over {figures['count']}")
+    log(
+        f"latency: sent -> decided p50 {figures['decided_p50_s']} s, p99 "
+        f"{figures['decided_p99_s']} s; decided -> committed and read p50 "
+        f"{figures['commit_and_read_p50_s']} s, p99 {figures['commit_and_read_p99_s']} s"
+    )
+    log(f"latency: incident opens p50 {figures['incident_open_p50_s']} s, "
+        f"p99 {figures['incident_open_p99_s']} s over {figures['incident_opens']}")  # fmt: skip
     return figures | quiet | {"loadavg_after": load_average()}
 
 
