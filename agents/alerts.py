@@ -24,7 +24,8 @@ def iso_utc(ms: int) -> str:
 
 
 def alert_record(alert: WindowAlert, detected_at_ms: int) -> dict[str, object]:
-    """The alert as published on ALERTS_TOPIC (DESIGN.md schema)."""
+    """The alert as published on ALERTS_TOPIC (docs/design.md, "Event, alert and storage
+    formats")."""
     return {
         "alert_id": alert.alert_id,
         "product_id": alert.product_id,

@@ -48,7 +48,8 @@ Name = Annotated[str, Field(min_length=1)]
 
 @dataclass(frozen=True, config=ConfigDict(strict=True))
 class AlertRecord:
-    """One flash-sale alert (DESIGN.md schema); times are ISO-8601 UTC text as published."""
+    """One flash-sale alert (docs/design.md, "Event, alert and storage formats"); times are
+    ISO-8601 UTC text as published."""
 
     alert_id: Name
     product_id: Name

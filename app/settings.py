@@ -1,4 +1,5 @@
-"""The one settings object: every variable in DESIGN.md, read from the environment and `.env`."""
+"""The one settings object: every variable of the README's configuration table, read from the
+environment and `.env`."""
 
 from __future__ import annotations
 

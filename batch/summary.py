@@ -1,4 +1,5 @@
-"""The daily summary's shape (DESIGN.md, "Daily summary"), as frozen dataclasses.
+"""The daily summary's shape, as frozen dataclasses (docs/design.md, "Event, alert and
+storage formats").
 
 Definitions, for one report day in REPORT_TIMEZONE:
 

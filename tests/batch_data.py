@@ -1,6 +1,6 @@
 """Deterministic clickstream test data: events and alerts as dicts, as JSONL and as sink Parquet.
 
-The Parquet layout mirrors the sink (DESIGN.md, "Storage"): DATA_DIR/events/date=YYYY-MM-DD/
+The Parquet layout mirrors the sink (docs/design.md, "Event, alert and storage formats"): DATA_DIR/events/date=YYYY-MM-DD/
 by the UTC date of event time, zstd, files named after partition and offset range.
 """
 

@@ -1,6 +1,6 @@
 """An independent recount of the daily summary: plain Python over JSONL, no DuckDB, no project code.
 
-It encodes DESIGN.md's definitions directly, so a report that agrees with it on every
+It encodes docs/design.md's definitions directly, so a report that agrees with it on every
 field agrees with the contract, not with itself.
 """
 

@@ -1,6 +1,6 @@
 """An independent recount of windows and alerts: plain Python, no Faust, no project code.
 
-It replays the same input in the same per-partition order and applies DESIGN.md literally:
+It replays the same input in the same per-partition order and applies docs/design.md's window semantics literally:
 epoch-aligned windows [k*step, k*step + size); watermark per partition = max event time seen
 (including the event at hand) - lateness; a window is closed once the watermark passes its end
 (watermark > end) and closed windows ignore later events; a window alerts the first time

@@ -1,8 +1,8 @@
 """One run's events in event-time order: steady shoppers merged with planted scenario traffic.
 
-Each event comes out as an `Emitted` tuple: the JSON-ready record (DESIGN.md field order),
-the product index, the event type index and the event time in epoch milliseconds.
-`event_id` is `sim-<seed>-<n>`, numbered from 1, so a seed names its events.
+Each event comes out as an `Emitted` tuple: the JSON-ready record (in the field order of
+docs/design.md's event), the product index, the event type index and the event time in epoch
+milliseconds. `event_id` is `sim-<seed>-<n>`, numbered from 1, so a seed names its events.
 """
 
 from __future__ import annotations

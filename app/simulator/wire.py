@@ -1,4 +1,4 @@
-"""The wire format: DESIGN.md's event as UTF-8 JSON, one per message or a JSON array of them.
+"""The wire format: docs/design.md's event as UTF-8 JSON, one per message or a JSON array of them.
 
 Timestamps are ISO-8601 UTC with millisecond precision and a `Z`, e.g.
 `2024-06-01T18:30:05.123Z`. Batched messages hold events of one Kafka partition only and are

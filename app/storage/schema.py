@@ -1,4 +1,5 @@
-"""The Parquet schemas of raw events and alerts (DESIGN.md, "Storage"), in one place."""
+"""The Parquet schemas of raw events and alerts, in one place (docs/design.md, "Event, alert
+and storage formats")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings: defaults from DESIGN.md, and one clear line for every bad value."""
+"""Settings: defaults as the README documents them, and one clear line for every bad value."""
 
 from __future__ import annotations
 

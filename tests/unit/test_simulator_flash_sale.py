@@ -1,6 +1,6 @@
 """Flash-sale scenario: an independent recount shows the planted products do what the plan says.
 
-The recount below is written from DESIGN.md's window rule alone (epoch-aligned hopping windows;
+The recount below is written from docs/design.md's window rule alone (epoch-aligned hopping windows;
 an event at t counts in every window with start <= t < start + size) and uses no project code.
 """
 
