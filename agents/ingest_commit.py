@@ -31,6 +31,7 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from app import metrics
 from app.errors import ClickstreamError
+from app.kafka.transactions import RETRY_BACKOFF_MS
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class PartitionCommits:
                 bootstrap_servers=self.bootstrap_servers,
                 transactional_id=f"{self.app_id}-ingest-{tp.partition}",
                 max_request_size=self.max_request_size,
+                retry_backoff_ms=RETRY_BACKOFF_MS,
             )
             self.producers[tp] = producer
             await producer.start()

@@ -39,6 +39,7 @@ from agents.window_state import PartitionWindows, state_key
 from app import metrics
 from app.faust_app import get_app
 from app.kafka.topics import ensure_topic
+from app.kafka.transactions import RETRY_BACKOFF_MS, quiet_settling_retries
 from app.product_batches import ProductBatch, product_partition
 from app.settings import Settings, get_settings
 from app.windows import WindowSpec
@@ -100,6 +101,7 @@ class WindowStage(Service):
         self.restorer: AIOKafkaConsumer | None = None
 
     async def on_start(self) -> None:
+        quiet_settling_retries()
         s = self.settings
         servers = s.kafka_bootstrap_servers
         await ensure_topic(servers, s.product_events_topic, s.partitions, "PARTITIONS")
@@ -255,6 +257,7 @@ class WindowStage(Service):
             bootstrap_servers=s.kafka_bootstrap_servers,
             transactional_id=f"{s.app_id}-windows-{tp.partition}",
             linger_ms=5, max_batch_size=1 << 20, max_request_size=4 << 20,
+            retry_backoff_ms=RETRY_BACKOFF_MS,
         )  # fmt: skip
         await producer.start()  # init_transactions: aborts a killed owner's open transaction
         try:
