@@ -1,1 +1,2 @@
-"""Stream processors: Faust agents over the input, alert and dead-letter topics."""
+"""Stream processors: the ingest, window and alert-sink stages, each an aiokafka consumer group
+inside the worker, and the stall watchdog."""

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
+
+from app.kafka.partitioner import kafka_partition
 
 SEQ_INDEX_BITS = 20
 MAX_MESSAGE_BYTES = 512 << 10  # well under the broker's default max.message.bytes (~1 MB)
@@ -82,4 +83,4 @@ def product_partition(product_id: str, partitions: int) -> int:
     Faust's table routing hashes the same key bytes the same way, so a web request for a
     product reaches the worker that holds its windows.
     """
-    return int(murmur2(product_id.encode()) & 0x7FFFFFFF) % partitions
+    return kafka_partition(product_id.encode(), partitions)

@@ -148,10 +148,6 @@ class Settings(BaseSettings):
         )
         return quiet * 1000
 
-    @property
-    def windows_per_event(self) -> int:
-        return self.window_size // self.window_step
-
 
 def load_settings(**overrides: Any) -> Settings:
     """Build settings, turning pydantic's report into one line naming the first bad variable."""

@@ -1,8 +1,9 @@
 """The event simulator behind `clickstream simulate`: shoppers, scenarios, clocks, delivery."""
 
+from app.events import EVENT_TYPES
 from app.simulator.catalog import Catalog, build_catalog
 from app.simulator.scenarios import Burst, FlashSale, Thresholds
-from app.simulator.shoppers import EVENT_TYPES, Funnel
+from app.simulator.shoppers import Funnel
 from app.simulator.simulation import Simulation, SimulationOptions, build_simulation
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.simulator.shoppers import EVENT_TYPES
+from app.events import EVENT_TYPES
 
 
 @dataclass

@@ -28,9 +28,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from app.errors import BrokerError
+from app.kafka.partitioner import kafka_partition
 from app.simulator.delivery import DeliveryStats
 from app.simulator.stream import Emitted
-from app.simulator.wire import encode_batches, partition_for
+from app.simulator.wire import encode_batches
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class KafkaPublisher:
         self._max_message_bytes = max_message_bytes
         self._keys = [product_id.encode() for product_id in product_ids]
         self._route = [
-            self.partitions[partition_for(key, len(self.partitions))] for key in self._keys
+            self.partitions[kafka_partition(key, len(self.partitions))] for key in self._keys
         ]
         self._builders: dict[int, Any] = {}  # partition -> aiokafka BatchBuilder
         self._counts: dict[int, _Counts] = {}

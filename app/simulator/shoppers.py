@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from app.simulator.catalog import Catalog
 
 VIEW, ADD_TO_CART, PURCHASE = 0, 1, 2
-EVENT_TYPES = ("view", "add_to_cart", "purchase")
 SESSION_SECONDS = 240.0  # how long a typical session stays open
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 
+from app.events import EVENT_TYPES
 from app.simulator.catalog import Catalog
 from app.simulator.clock import EventClock
 from app.simulator.scenarios import FlashSale
-from app.simulator.shoppers import EVENT_TYPES, ShopperPool
+from app.simulator.shoppers import ShopperPool
 from app.simulator.wire import MILLIS_SUFFIX, EventRecord, TimestampFormatter
 
 Emitted = tuple[EventRecord, int, int, int]  # record, product index, event type, epoch ms

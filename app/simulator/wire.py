@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 MILLIS_SUFFIX = tuple(f"{ms:03d}Z" for ms in range(1000))
 _SECONDS = tuple(f"{second:02d}." for second in range(60))
@@ -51,11 +50,6 @@ class TimestampFormatter:
         return self._prefix
 
 
-def encode_event(record: EventRecord) -> bytes:
-    """One event as a JSON object (the fields keep their order, so output is reproducible)."""
-    return orjson.dumps(record)
-
-
 def encode_lines(records: Sequence[EventRecord]) -> bytes:
     """Events as JSON Lines: one object per line, each line ending in a newline."""
     # Appending each line to one buffer at once is ~10x faster than keeping thousands of
@@ -82,8 +76,3 @@ def encode_batches(
     return encode_batches(records[:half], max_bytes, offset) + encode_batches(
         records[half:], max_bytes, offset + half
     )
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as in the Java client) picks."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions

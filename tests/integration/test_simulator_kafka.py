@@ -18,7 +18,7 @@ from aiokafka.structs import ConsumerRecord
 
 from app.events import EventParser
 from app.kafka.broker import free_port
-from app.simulator.wire import partition_for
+from app.kafka.partitioner import kafka_partition
 
 CLICKSTREAM = str(Path(sys.executable).parent / "clickstream")
 NewTopic = Callable[..., Awaitable[str]]
@@ -71,9 +71,11 @@ def check_events(records: list[ConsumerRecord], partitions: int) -> list[dict[st
         decoded = orjson.loads(record.value)
         batch = decoded if isinstance(decoded, list) else [decoded]
         assert record.key == str(batch[0]["product_id"]).encode()
-        assert partition_for(record.key, partitions) == record.partition
+        assert kafka_partition(record.key, partitions) == record.partition
         for event in batch:
-            assert partition_for(str(event["product_id"]).encode(), partitions) == record.partition
+            assert (
+                kafka_partition(str(event["product_id"]).encode(), partitions) == record.partition
+            )
         assert record.timestamp == parsed[0].event_time_ms
         events.extend(batch)
     return events

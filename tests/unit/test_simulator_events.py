@@ -11,9 +11,10 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from app.events import EventParser
+from app.kafka.partitioner import kafka_partition
 from app.simulator import Funnel, SimulationOptions, build_simulation
 from app.simulator.clock import daily_traffic
-from app.simulator.wire import encode_batches, encode_lines, iso_utc, partition_for
+from app.simulator.wire import encode_batches, encode_lines, iso_utc
 
 START = datetime(2024, 6, 1, tzinfo=UTC)
 
@@ -151,4 +152,4 @@ def test_partition_choice_matches_kafkas_default_partitioner() -> None:
     partitioner = DefaultPartitioner()
     for number in range(1, 200):
         key = f"P{number:04d}".encode()
-        assert partition_for(key, 6) == partitioner(key, list(range(6)), list(range(6)))
+        assert kafka_partition(key, 6) == partitioner(key, list(range(6)), list(range(6)))
