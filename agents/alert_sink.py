@@ -63,7 +63,7 @@ class AlertSinkService(Service):
         )
         self.consumer = AIOKafkaConsumer(
             settings.alerts_topic, bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=f"{settings.app_id}-alert-sink", enable_auto_commit=False,
+            group_id=settings.alert_sink_group, enable_auto_commit=False,
             auto_offset_reset="earliest", metadata_max_age_ms=30_000,
             isolation_level="read_committed",
         )  # fmt: skip

@@ -30,7 +30,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
@@ -41,6 +40,7 @@ from agents.ingest_router import IngestRouter
 from agents.ingest_undecodable import decode_fix, undecodable_batch
 from agents.stall_watchdog import watch_stage
 from app import metrics
+from app.commit_state import decode_commit_state, encode_commit_state
 from app.errors import StorageError
 from app.events import Event, EventParser, Rejected
 from app.faust_app import get_app
@@ -49,7 +49,6 @@ from app.settings import Settings, get_settings
 from app.storage.partition_files import PartitionedParquetWriter
 from app.storage.schema import EVENTS_DIR, EVENTS_SCHEMA
 from app.storage.tables import events_table
-from app.windows import WindowSpec
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +115,10 @@ class IngestService(Service):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.settings: Settings = get_settings()
         s = self.settings
-        self.group_id = f"{s.app_id}-ingest"
+        self.group_id = s.ingest_group
         self.router = IngestRouter(
             EventParser(s.max_event_bytes, s.max_clock_skew),
-            WindowSpec.from_seconds(s.window_size, s.window_step),
+            s.window_spec,
             s.allowed_lateness * 1000,
             s.partitions,
         )
@@ -365,10 +364,10 @@ class IngestService(Service):
                 return
             # Taken out before the first await: what is read meanwhile goes to new buffers,
             # and each offset's watermark state is the one of the moment it was read to.
-            states: dict[TopicPartition, dict[str, object]] = {}
+            states: dict[TopicPartition, str] = {}
             for tp in due:
                 del self.buffers[tp]
-                states[tp] = {"max_seen_ms": self.router.max_seen.get(tp.partition)}
+                states[tp] = encode_commit_state(self.router.max_seen.get(tp.partition))
             try:
                 await self._await_sends()  # the batches of every offset about to be committed
                 durable = [tp for tp, buf in due.items() if await self._write_parquet(tp, buf)]
@@ -386,11 +385,10 @@ class IngestService(Service):
                         later = self.buffers.get(tp)
                         self.buffers[tp] = buf if later is None else buf.then(later)
 
-    async def _commit(self, tp: TopicPartition, buf: SinkBuffer, state: dict[str, object]) -> bool:
+    async def _commit(self, tp: TopicPartition, buf: SinkBuffer, state: str) -> bool:
         """Commit the buffer's dead letters and next offset with the watermark (ingest_commit)."""
         assert buf.next_offset is not None
-        metadata = orjson.dumps(state).decode()
-        if not await self.commits.commit(tp, buf.next_offset, metadata, buf.dead_letters):
+        if not await self.commits.commit(tp, buf.next_offset, state, buf.dead_letters):
             return False  # aborted: the buffer goes back for the next flush to send again
         self.committed[tp] = buf.next_offset
         return True
@@ -455,11 +453,9 @@ class IngestService(Service):
             meta = committed.get(tp)
             self.committed[tp] = meta.offset if meta is not None else -1
             self.router.max_seen.pop(tp.partition, None)
-            if meta is not None and meta.metadata:
-                with contextlib.suppress(ValueError, TypeError):
-                    seen = orjson.loads(meta.metadata).get("max_seen_ms")
-                    if seen is not None:
-                        self.router.max_seen[tp.partition] = int(seen)
+            seen = decode_commit_state(meta.metadata if meta is not None else None)
+            if seen is not None:
+                self.router.max_seen[tp.partition] = seen
             logger.info(
                 "ingest: %s assigned, parquet durable through offset %s, committed offset %s, "
                 "max event time %s, %s source partitions",

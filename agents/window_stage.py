@@ -42,7 +42,6 @@ from app.kafka.topics import ensure_topic
 from app.kafka.transactions import RETRY_BACKOFF_MS, quiet_settling_retries
 from app.product_batches import ProductBatch, product_partition
 from app.settings import Settings, get_settings
-from app.windows import WindowSpec
 
 logger = logging.getLogger(__name__)
 app = get_app()
@@ -90,8 +89,8 @@ class WindowStage(Service):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         s = self.settings = get_settings()
-        self.group_id = f"{s.app_id}-windows"
-        self.spec = WindowSpec.from_seconds(s.window_size, s.window_step)
+        self.group_id = s.windows_group
+        self.spec = s.window_spec
         self.owned: dict[int, OwnedPartition] = {}
         self.lock = asyncio.Lock()  # one poll's apply + checkpoints, or one recovery/release
         self.recovering = False

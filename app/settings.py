@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import SettingsError
+from app.windows import WindowSpec
 
 _SECRET_FIELDS = frozenset({"smtp_password", "web_token", "alert_webhook_secret"})
 _REPORT_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -134,6 +135,26 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.report_timezone)
+
+    @property
+    def window_spec(self) -> WindowSpec:
+        """WINDOW_SIZE and WINDOW_STEP as the window arithmetic takes them (milliseconds)."""
+        return WindowSpec.from_seconds(self.window_size, self.window_step)
+
+    @property
+    def ingest_group(self) -> str:
+        """The ingest stage's consumer group."""
+        return f"{self.app_id}-ingest"
+
+    @property
+    def windows_group(self) -> str:
+        """The window stage's consumer group."""
+        return f"{self.app_id}-windows"
+
+    @property
+    def alert_sink_group(self) -> str:
+        """The alert sink's consumer group."""
+        return f"{self.app_id}-alert-sink"
 
     @property
     def product_events_topic(self) -> str:

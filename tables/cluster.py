@@ -60,7 +60,7 @@ class GroupMembers:
             )
             await self.admin.start()
         try:
-            (response,) = await self.admin.describe_consumer_groups([f"{settings.app_id}-windows"])
+            (response,) = await self.admin.describe_consumer_groups([settings.windows_group])
         except Exception:
             admin, self.admin = self.admin, None
             await admin.close()

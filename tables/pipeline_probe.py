@@ -18,13 +18,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 from mode import Service
 
 from app import metrics
+from app.commit_state import decode_commit_state
 from app.faust_app import get_app
 from app.settings import get_settings
 from app.stall_detector import get_stall_detector
@@ -114,9 +114,9 @@ class PipelineProbe(Service):
     async def probe_once(self) -> ProbeResult:
         admin, consumer = await self._clients()
         stages = {
-            "ingest": (f"{settings.app_id}-ingest", settings.kafka_topic),
-            "windows": (f"{settings.app_id}-windows", settings.product_events_topic),
-            "alerts": (f"{settings.app_id}-alert-sink", settings.alerts_topic),
+            "ingest": (settings.ingest_group, settings.kafka_topic),
+            "windows": (settings.windows_group, settings.product_events_topic),
+            "alerts": (settings.alert_sink_group, settings.alerts_topic),
         }
         existing = set(await admin.list_topics())
         wanted = sorted({topic for _, topic in stages.values() if topic in existing})
@@ -142,17 +142,8 @@ class PipelineProbe(Service):
                 total += max(ends[tp] - done, 0)
                 stalls.observed(stage, tp.partition, done, ends[tp])
                 if stage == "ingest" and meta is not None and meta.metadata:
-                    seen = committed_event_time(meta.metadata)
+                    seen = decode_commit_state(meta.metadata)
                     if seen is not None:
                         event_ms[tp.partition] = seen
             lag[stage] = total
         return ProbeResult(at=time.time(), lag=lag, committed_max_event_ms=event_ms)
-
-
-def committed_event_time(metadata: str) -> int | None:
-    """The newest event time the ingest stage stored with a commit (see agents.ingest)."""
-    try:
-        seen = orjson.loads(metadata).get("max_seen_ms")
-        return None if seen is None else int(seen)
-    except (ValueError, TypeError, AttributeError):
-        return None

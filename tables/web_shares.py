@@ -12,7 +12,6 @@ from faust.web import Request, Response, View
 
 from app.faust_app import get_app
 from app.settings import get_settings
-from app.windows import WindowSpec
 from tables.owned_partitions import serving_states
 from tables.throughput import throughput
 from tables.top_products import METRICS, local_source_marks, local_top
@@ -21,7 +20,7 @@ from tables.web_params import choice, epoch_ms, reject_unknown, whole_number
 
 app = get_app()
 settings = get_settings()
-SPEC = WindowSpec.from_seconds(settings.window_size, settings.window_step)
+SPEC = settings.window_spec
 MAX_TOP = 100
 
 
