@@ -42,7 +42,7 @@ def test_the_book_keeps_the_highest_sequence_and_orders_newest_first() -> None:
             status="resolved",
             resolved_at="2026-11-30T08:40:00.000Z",
             resolution="quiet",
-        ),  # fmt: skip
+        ),
         incident("p1", T0, 1, event="updated", windows=2),
         incident("p2", T0 + MIN, 0),
         incident("p3", T0 + 2 * MIN, 0),
