@@ -29,7 +29,8 @@ function timeChart(holder, key, xs, ys, series, yLabel, options) {
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
     scales: { x: { time: true } },
     axes: [
-      { label: "event time (UTC)", stroke: "#6b7384" },
+      { label: "event time (UTC)", stroke: "#6b7384",
+        values: (u, splits) => splits.map((t) => new Date(t * 1000).toISOString().slice(11, 16)) },
       { label: yLabel, stroke: "#6b7384", size: 60 },
     ],
     series: [{ label: "time (UTC)" }, ...series.map((s) => ({

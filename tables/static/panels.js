@@ -86,7 +86,7 @@ async function drawIncidents(feed) {
         `${i.status === "open" ? "open for" : "lasted"} ${fmtDuration(i.duration_seconds)} · ${i.windows} window${i.windows === 1 ? "" : "s"} ` +
         `${fmtTime(i.first_window_start)}–${fmtTime(i.latest_window_end)} UTC` +
         (i.resolution ? ` · resolved (${i.resolution})` : "")),
-      spark));
+      el("div", { class: "spark" }, spark)));
   }
   $("incident-feed").replaceChildren(...items);
   $("incidents-empty").hidden = items.length > 0;
