@@ -410,6 +410,7 @@ class IngestService(Service):
             self._storage_failed(exc)
             return False
         self.durable_end[tp] = buf.last_offset
+        metrics.PARQUET_LAST_WRITE.set(round(time.time(), 3))
         buf.events = []
         return True
 

@@ -70,6 +70,10 @@ DLQ = REGISTRY.counter("clickstream_dlq_total", "Input sent to the dead-letter t
 LATE_EVENTS = REGISTRY.counter(
     "clickstream_late_events_total", "Valid events whose windows were all closed."
 )
+PARQUET_LAST_WRITE = REGISTRY.gauge(
+    "clickstream_parquet_last_write_timestamp_seconds",
+    "Wall-clock time this worker's Parquet sink last made a write durable (0 = none since start).",
+)
 ALERTS = REGISTRY.counter("clickstream_alerts_total", "Flash-sale alerts emitted.")
 INCIDENTS = REGISTRY.counter(
     "clickstream_incidents_total", "Flash-sale incident records emitted, by event.", "event"

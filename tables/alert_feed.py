@@ -47,6 +47,14 @@ class AlertRing:
         )
         return ordered[: min(limit, self.capacity)]
 
+    def get(self, alert_id: str) -> dict[str, Any] | None:
+        """The alert with this id (`product_id:window_start_ms`), if it is still held."""
+        return self._alerts.get(alert_id)
+
+    def of_product(self, product_id: str) -> list[dict[str, Any]]:
+        """The held alerts of one product, newest first."""
+        return [a for a in self.newest(self.capacity) if a["product_id"] == product_id]
+
     def __len__(self) -> int:
         return min(len(self._alerts), self.capacity)
 

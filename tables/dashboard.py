@@ -32,13 +32,29 @@ settings = get_settings()
 ASSETS = {
     "dashboard.css": "text/css",
     "dashboard.js": "text/javascript",
+    "common.js": "text/javascript",
+    "charts.js": "text/javascript",
+    "panels.js": "text/javascript",
+    "product.js": "text/javascript",
     "favicon.svg": "image/svg+xml",
+}
+UPLOT_VERSION = "1.6.32"  # vendored unmodified from npm (MIT): see static/vendor/README.md
+VENDOR = {
+    "uPlot.iife.min.js": "text/javascript",
+    "uPlot.min.css": "text/css",
+    "uPlot.LICENSE": "text/plain",
+    "README.md": "text/plain",
 }
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def asset(name: str) -> bytes:
-    return resources.files("tables").joinpath("static", name).read_bytes()
+def asset(name: str, folder: str = "static") -> bytes:
+    return resources.files("tables").joinpath(folder, name).read_bytes()
+
+
+def html_page(name: str) -> web.Response:
+    return web.Response(body=asset(name), content_type="text/html", charset="utf-8",
+                        headers=NO_STORE)  # fmt: skip
 
 
 @app.page("/")
@@ -46,8 +62,15 @@ class DashboardView(View):
     """GET the dashboard page."""
 
     async def get(self, request: Request) -> Any:
-        return web.Response(body=asset("dashboard.html"), content_type="text/html",
-                            charset="utf-8", headers=NO_STORE)  # fmt: skip
+        return html_page("dashboard.html")
+
+
+@app.page("/products/{product_id}")
+class ProductPageView(View):
+    """GET the product page (its script reads the id from the address and asks the API)."""
+
+    async def get(self, request: Request, product_id: str) -> Any:
+        return html_page("product.html")
 
 
 @app.page("/static/{name}")
@@ -59,6 +82,18 @@ class StaticAssetView(View):
         if content_type is None:
             raise web.HTTPNotFound()
         return web.Response(body=asset(name), content_type=content_type, headers=NO_STORE)
+
+
+@app.page("/static/vendor/{name}")
+class VendorAssetView(View):
+    """GET one of the vendored files (the charting library, its license) by name."""
+
+    async def get(self, request: Request, name: str) -> Any:
+        content_type = VENDOR.get(name)
+        if content_type is None:
+            raise web.HTTPNotFound()
+        body = asset(name, "static/vendor")
+        return web.Response(body=body, content_type=content_type, headers=NO_STORE)
 
 
 def report_schedule(now: datetime) -> dict[str, str]:

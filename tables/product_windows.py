@@ -47,3 +47,26 @@ def read_windows(
                 totals = [a + b for a, b in zip(totals, part, strict=True)]
         windows.append(WindowCounts(window_start, window_start + spec.size_ms, *totals))
     return windows
+
+
+@dataclass(frozen=True, slots=True)
+class BucketCounts:
+    start_ms: int
+    views: int
+    add_to_cart: int
+    purchases: int
+
+
+def read_buckets(state: PartitionWindows, product_id: str) -> list[BucketCounts]:
+    """The product's counted events per step-long slice, oldest first, from its first to its
+    newest stored slice with empty slices as zeros. Events too late for every window are not
+    in any slice (they are only counted in `clickstream_late_events_total`)."""
+    starts = state.stored_slice_starts(product_id)
+    if not starts:
+        return []
+    buckets = []
+    for start in range(starts[0], starts[-1] + 1, state.spec.step_ms):
+        raw = state.slices.get(state_key(product_id, start))
+        counts = Slice.decode(raw).counts_for_offset(0) if raw is not None else [0, 0, 0]
+        buckets.append(BucketCounts(start, *counts))
+    return buckets

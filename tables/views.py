@@ -1,4 +1,4 @@
-"""JSON views over the window state, answered by the worker that owns the product.
+"""JSON views over one product's window state, answered by the worker that owns the product.
 
 A request that reaches another worker is forwarded once to the owner, as the window stage's
 consumer group assigns it (`tables.cluster.owner_url`), with the caller's token.
@@ -13,10 +13,12 @@ from faust.web import Request, Response, View
 from yarl import URL
 
 from agents.alerts import iso_utc
+from agents.window_state import PartitionWindows, state_key
 from app.events import MAX_ID_LENGTH
 from app.faust_app import get_app
 from app.product_batches import product_partition
 from app.settings import get_settings
+from tables.alert_feed import alert_ring
 from tables.cluster import PEER_TIMEOUT_S, is_self, owner_url
 from tables.owned_partitions import serving_state
 from tables.product_windows import WindowCounts, read_windows
@@ -25,15 +27,28 @@ from tables.web_guard import BadRequest, Unavailable
 app = get_app()
 settings = get_settings()
 FORWARDED_HEADER = "X-Clickstream-Forwarded"  # a forwarded request is never forwarded again
+ALERT_FIELDS = ("alert_id", "views", "add_to_cart", "purchases", "detected_at")
 
 
-def live_windows(product_id: str) -> list[WindowCounts]:
-    """Every window of the product that holds events and has not expired, oldest first."""
-    partition = product_partition(product_id, settings.partitions)
+def checked_product(product_id: str) -> tuple[str, int]:
+    """(product_id, its worker partition); BadRequest for an id no event could carry."""
+    if len(product_id) > MAX_ID_LENGTH:
+        msg = f"product_id is longer than {MAX_ID_LENGTH} characters"
+        raise BadRequest(msg)
+    return product_id, product_partition(product_id, settings.partitions)
+
+
+def owned_state(partition: int) -> PartitionWindows:
     state = serving_state(partition)
     if state is None:
         msg = f"partition {partition} is not served here right now (rebalance or recovery)"
         raise Unavailable(msg, retry=True)
+    return state
+
+
+def live_windows(product_id: str) -> list[WindowCounts]:
+    """Every window of the product that holds events and has not expired, oldest first."""
+    state = owned_state(product_partition(product_id, settings.partitions))
     starts = state.stored_slice_starts(product_id)
     if not starts:
         return []
@@ -47,16 +62,56 @@ def live_windows(product_id: str) -> list[WindowCounts]:
     return [w for w in windows if w.views or w.add_to_cart or w.purchases]
 
 
-def window_json(window: WindowCounts) -> dict[str, Any]:
+def alerted_at(state: PartitionWindows, product_id: str, start_ms: int) -> dict[str, Any] | None:
+    """The window's alert as ALERTS_TOPIC carries it (counts at alert time), or None when it
+    did not alert. An alert this worker recorded but no longer holds in memory (older than the
+    newest ~1000) has null counts."""
+    alert_id = f"{product_id}:{start_ms}"
+    alert = alert_ring.get(alert_id)
+    if alert is not None:
+        return {name: alert[name] for name in ALERT_FIELDS}
+    if state.alerted.get(state_key(product_id, start_ms)) is None:
+        return None
+    return {name: alert_id if name == "alert_id" else None for name in ALERT_FIELDS}
+
+
+def window_json(window: WindowCounts, alerted: dict[str, Any] | None) -> dict[str, Any]:
+    qualifies = (
+        window.views > settings.views_threshold and window.purchases < settings.purchases_threshold
+    )
     return {
         "window_start": iso_utc(window.start_ms),
         "window_end": iso_utc(window.end_ms),
         "views": window.views,
         "add_to_cart": window.add_to_cart,
         "purchases": window.purchases,
-        "qualifies": window.views > settings.views_threshold
-        and window.purchases < settings.purchases_threshold,
+        "qualifies": qualifies,
+        "qualifies_now": qualifies,
+        "alerted": alerted,
     }
+
+
+def windows_json(product_id: str) -> list[dict[str, Any]]:
+    state = owned_state(product_partition(product_id, settings.partitions))
+    return [
+        window_json(w, alerted_at(state, product_id, w.start_ms)) for w in live_windows(product_id)
+    ]
+
+
+async def forward_to_owner(view: View, request: Request, partition: int) -> Response:
+    """Ask the worker that owns `partition`; 503 while none does (rebalance, recovery)."""
+    owner = await owner_url(partition)
+    if owner is None or is_self(owner) or request.headers.get(FORWARDED_HEADER):
+        msg = f"partition {partition} is not served here right now (rebalance or recovery)"
+        raise Unavailable(msg, retry=True)
+    headers = {FORWARDED_HEADER: "1"}
+    if "Authorization" in request.headers:
+        headers["Authorization"] = request.headers["Authorization"]
+    url = URL(owner).with_path(request.url.path).with_query(request.query)
+    timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
+    async with app.http_client.get(url, headers=headers, timeout=timeout) as response:
+        body = await response.read()
+        return view.bytes(body, content_type="application/json", status=response.status)
 
 
 @app.page("/api/products/{product_id}/windows")
@@ -64,26 +119,7 @@ class ProductWindowsView(View):
     """GET every live window of one product."""
 
     async def get(self, request: Request, product_id: str) -> Response:
-        if len(product_id) > MAX_ID_LENGTH:
-            msg = f"product_id is longer than {MAX_ID_LENGTH} characters"
-            raise BadRequest(msg)
-        partition = product_partition(product_id, settings.partitions)
+        product_id, partition = checked_product(product_id)
         if serving_state(partition) is None:
-            return await self.forward(request, partition)
-        windows = [window_json(w) for w in live_windows(product_id)]
-        return self.json({"product_id": product_id, "windows": windows})
-
-    async def forward(self, request: Request, partition: int) -> Response:
-        """Ask the worker that owns `partition`; 503 while none does (rebalance, recovery)."""
-        owner = await owner_url(partition)
-        if owner is None or is_self(owner) or request.headers.get(FORWARDED_HEADER):
-            msg = f"partition {partition} is not served here right now (rebalance or recovery)"
-            raise Unavailable(msg, retry=True)
-        headers = {FORWARDED_HEADER: "1"}
-        if "Authorization" in request.headers:
-            headers["Authorization"] = request.headers["Authorization"]
-        url = URL(owner).with_path(request.url.path).with_query(request.query)
-        timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
-        async with app.http_client.get(url, headers=headers, timeout=timeout) as response:
-            body = await response.read()
-            return self.bytes(body, content_type="application/json", status=response.status)
+            return await forward_to_owner(self, request, partition)
+        return self.json({"product_id": product_id, "windows": windows_json(product_id)})

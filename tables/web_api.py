@@ -34,6 +34,11 @@ COMPLETE_WINDOW = (
     "watermark is the lowest, over input partitions, of (newest event time - ALLOWED_LATENESS) "
     "the window agent has applied, so no later event can change this window"
 )
+OPEN_WINDOW = (
+    "the oldest window the watermark has not closed yet (the one after the latest complete "
+    "window): it holds the most recent WINDOW_SIZE of events and is still counting"
+)
+WINDOWS = ("open", "complete")
 
 
 def committed_marks() -> SourceMarks:
@@ -63,17 +68,21 @@ async def deployment_watermark() -> int | None:
 
 @app.page("/api/top")
 class TopProductsView(View):
-    """GET the top products of the latest complete window, across every worker."""
+    """GET the top products of the latest complete (default) or the open window, across workers."""
 
     async def get(self, request: Request) -> Response:
         query = request.query
-        reject_unknown(query, ("metric", "limit"))
+        reject_unknown(query, ("metric", "limit", "window"))
         metric = choice(query, "metric", METRICS, "views")
         limit = whole_number(query, "limit", 5, 1, MAX_TOP)
+        which = choice(query, "window", WINDOWS, "complete")
         body: dict[str, Any] = {
             "metric": metric,
             "limit": limit,
+            "window": which,
+            "still_counting": which == "open",
             "complete_window": COMPLETE_WINDOW,
+            "open_window": OPEN_WINDOW,
             "watermark": None,
             "window_start": None,
             "window_end": None,
@@ -83,6 +92,8 @@ class TopProductsView(View):
         if watermark is None:
             return self.json(body)
         start = latest_complete_window(SPEC, watermark)
+        if which == "open":
+            start += SPEC.step_ms
         params = {"window_start": str(start), "metric": metric, "limit": str(limit)}
 
         async def local() -> dict[str, Any]:

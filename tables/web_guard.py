@@ -2,7 +2,7 @@
 
 Bad input must never surface as a 500: handlers raise `BadRequest` (400) or `Unavailable`
 (503); aiohttp's own 404/405 become JSON; anything unexpected is logged and answered 500 JSON
-without details. The dashboard's page and its static assets hold no data and stay public so a
+without details. The dashboard's pages and their static assets hold no data and stay public so a
 browser can load them; the data they fetch needs the token.
 """
 
@@ -25,7 +25,7 @@ app = get_app()
 settings = get_settings()
 
 PUBLIC_PATHS = frozenset({"/", "/favicon.ico"})
-PUBLIC_PREFIXES = ("/static/",)
+PUBLIC_PREFIXES = ("/static/", "/products/")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -43,6 +43,12 @@ class BadRequest(WebRequestError):
     """A parameter is missing, malformed or out of range."""
 
     status = 400
+
+
+class NotFound(WebRequestError):
+    """The thing asked for is not known here (an unknown product, a missing report)."""
+
+    status = 404
 
 
 class Unavailable(WebRequestError):

@@ -1,73 +1,15 @@
-// The live dashboard: polls the worker's JSON API every two seconds and redraws.
+// The live dashboard: polls the worker's JSON API and redraws (panels.js draws the rest).
 "use strict";
 
 const POLL_MS = 2000;
+const SLOW_POLL_MS = 10000;
 const TOP_LIMIT = 10;
-const ALERT_LIMIT = 100;
-const state = { metric: "views", token: null, seenAlerts: new Set(), firstAlertDraw: true };
-
-const $ = (id) => document.getElementById(id);
-
-function readToken() {
-  const params = new URLSearchParams(window.location.search);
-  const given = params.get("token");
-  if (given) {
-    sessionStorage.setItem("clickstream-token", given);
-    params.delete("token");
-    const rest = params.toString();
-    history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : ""));
-  }
-  state.token = sessionStorage.getItem("clickstream-token");
-}
-
-class HttpError extends Error {
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
-
-async function getJson(path) {
-  const headers = state.token ? { Authorization: "Bearer " + state.token } : {};
-  const response = await fetch(path, { headers, cache: "no-store" });
-  let body = null;
-  try {
-    body = await response.json();
-  } catch (_) {
-    body = null;
-  }
-  if (!response.ok) {
-    throw new HttpError(response.status, (body && body.error) || response.statusText);
-  }
-  return body;
-}
-
-function fmtTime(iso) {
-  if (!iso) return "–";
-  return iso.slice(11, 16);
-}
-
-function fmtNumber(value) {
-  return Number(value).toLocaleString("en-US", { maximumFractionDigits: 1 });
-}
+const state = { metric: "views", window: "open", lastSlow: 0 };
 
 function fmtIn(iso) {
   const minutes = Math.max(0, Math.round((Date.parse(iso) - Date.now()) / 60000));
   const hours = Math.floor(minutes / 60);
   return hours ? `in ${hours} h ${minutes % 60} min` : `in ${minutes} min`;
-}
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (key === "class") node.className = value;
-    else if (key.startsWith("data-")) node.setAttribute(key, value);
-    else node[key] = value;
-  }
-  for (const child of children) {
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
 }
 
 function bar(kind, value, max) {
@@ -101,39 +43,29 @@ function drawStatus(status) {
 function drawTop(top) {
   const body = $("top-products").querySelector("tbody");
   body.replaceChildren();
+  const open = top.window === "open";
+  $("window-title").textContent = open ? "Open window (still counting)" : "Latest complete window";
   $("window").textContent = top.window_start ? `${fmtTime(top.window_start)}–${fmtTime(top.window_end)} UTC` : "–";
-  $("watermark").textContent = top.watermark ? `watermark ${top.watermark.replace("T", " ").slice(0, 19)} UTC` : "";
+  $("watermark").textContent = top.watermark ? `watermark ${fmtStamp(top.watermark)}` : "";
   const maxViews = Math.max(0, ...top.products.map((p) => p.views));
   const maxPurchases = Math.max(0, ...top.products.map((p) => p.purchases));
   for (const p of top.products) {
     body.append(
       el("tr", { "data-product-id": p.product_id },
         el("td", { class: "rank" }, p.rank),
-        el("td", { class: "product" }, p.product_id),
+        el("td", { class: "product" }, productLink(p.product_id)),
         el("td", {}, bar("views", p.views, maxViews)),
         el("td", {}, bar("purchases", p.purchases, maxPurchases)),
         el("td", { class: "num" }, fmtNumber(p.add_to_cart))));
   }
   $("top-empty").hidden = top.products.length > 0;
-  $("top-empty").textContent = top.window_start ? "No product has any in this window." : "No window has closed yet.";
-}
-
-function drawAlerts(feed) {
-  const list = $("alert-feed");
-  list.replaceChildren();
-  for (const a of feed.alerts) {
-    const fresh = !state.firstAlertDraw && !state.seenAlerts.has(a.alert_id);
-    state.seenAlerts.add(a.alert_id);
-    list.append(
-      el("li", { class: fresh ? "new" : "", "data-alert-id": a.alert_id, "data-product-id": a.product_id },
-        el("div", { class: "what" }, el("code", {}, a.product_id),
-          ` · ${fmtNumber(a.views)} views, ${fmtNumber(a.purchases)} purchases`),
-        el("div", { class: "when" },
-          `window ${fmtTime(a.window_start)}–${fmtTime(a.window_end)} UTC · detected ${a.detected_at.replace("T", " ").slice(0, 19)} UTC`)));
+  if (!top.window_start) {
+    $("top-empty").textContent = "No events have been counted yet (no watermark: nothing has arrived).";
+  } else if (open) {
+    $("top-empty").textContent = "No product has any in the open window yet.";
+  } else {
+    $("top-empty").textContent = "No product has any in the latest complete window.";
   }
-  state.firstAlertDraw = false;
-  $("alerts-empty").hidden = feed.alerts.length > 0;
-  $("alert-count").textContent = feed.count ? `${feed.count} newest` : "";
 }
 
 function setPill(stateName, text) {
@@ -145,9 +77,14 @@ function setPill(stateName, text) {
 async function refresh() {
   const tasks = [
     getJson("/api/status").then(drawStatus),
-    getJson(`/api/top?metric=${state.metric}&limit=${TOP_LIMIT}`).then(drawTop),
-    getJson(`/api/alerts?limit=${ALERT_LIMIT}`).then(drawAlerts),
+    getJson(`/api/top?metric=${state.metric}&limit=${TOP_LIMIT}&window=${state.window}`).then(drawTop),
+    getJson("/api/pipeline").then(drawPipeline),
+    refreshAlertPanel(),
   ];
+  if (Date.now() - state.lastSlow > SLOW_POLL_MS) {
+    state.lastSlow = Date.now();
+    tasks.push(getJson("/api/shop/series").then(drawShop), getJson("/api/reports").then(drawReports));
+  }
   const results = await Promise.allSettled(tasks);
   const failed = results.filter((r) => r.status === "rejected").map((r) => r.reason);
   if (failed.some((e) => e instanceof HttpError && e.status === 401)) {
@@ -171,22 +108,32 @@ async function loop() {
   }
 }
 
-function init() {
-  readToken();
-  for (const button of document.querySelectorAll("#metric-buttons button")) {
+function segmented(groupId, key) {
+  for (const button of document.querySelectorAll(`#${groupId} button`)) {
     button.addEventListener("click", () => {
-      state.metric = button.dataset.metric;
-      for (const b of document.querySelectorAll("#metric-buttons button")) {
+      state[key] = button.dataset[key];
+      for (const b of document.querySelectorAll(`#${groupId} button`)) {
         b.setAttribute("aria-pressed", String(b === button));
       }
       refresh();
     });
   }
+}
+
+function init() {
+  readToken();
+  segmented("metric-buttons", "metric");
+  segmented("window-buttons", "window");
+  $("per-window-toggle").addEventListener("change", () => {
+    panels.perWindow = $("per-window-toggle").checked;
+    refresh();
+  });
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     sessionStorage.setItem("clickstream-token", $("token-input").value.trim());
-    state.token = sessionStorage.getItem("clickstream-token");
+    auth.token = sessionStorage.getItem("clickstream-token");
     $("token-form").hidden = true;
+    state.lastSlow = 0;
     refresh();
   });
   loop();

@@ -58,8 +58,11 @@ async def test_the_dashboard_shows_a_flash_sale_alert_as_it_happens(
             await page.goto(f"{env.web_url}/?token={TOKEN}")
             await page.wait_for("document.getElementById('status-pill').dataset.state === 'live'",
                                 "the live state")  # fmt: skip
+            assert await page.evaluate("document.getElementById('incidents-empty').hidden") is False
+            await page.evaluate("document.getElementById('per-window-toggle').click()")
+            await page.wait_for("document.getElementById('alerts-empty').hidden === false",
+                                "the per-window alerts' empty state")  # fmt: skip
             assert await page.evaluate(f"{ALERT_ITEMS}.length") == 0
-            assert await page.evaluate("document.getElementById('alerts-empty').hidden") is False
             assert await page.evaluate("location.search") == ""  # the token left the address bar
 
             viral = await asyncio.to_thread(run_flash_sale, env, tmp_path / "plan.json")

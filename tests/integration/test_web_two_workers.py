@@ -10,9 +10,9 @@ import pytest
 from tests.integration.streaming_cases import edge_cases
 from tests.integration.test_streaming_windows import produce
 from tests.integration.test_web_api import TOKEN, check_alerts, check_top, check_windows
-from tests.integration.web_support import get_ok, wait_ready
+from tests.integration.web_support import expected_live_windows, get_ok, wait_ready
 from tests.integration.worker import Worker, WorkerEnv, wait_drained
-from tests.oracle import WindowOracle
+from tests.oracle import WindowOracle, timestamp_ms
 
 
 @pytest.mark.slow
@@ -32,7 +32,13 @@ async def test_both_workers_answer_for_every_product(kafka_bootstrap: str, tmp_p
         ]
         assert owned[0] and owned[1], f"one worker holds every partition: {owned}"
         assert owned[0] | owned[1] == {0, 1, 2, 3} and not owned[0] & owned[1]
+        live = expected_live_windows(oracle)
         for worker in workers:
+            for product in sorted(live):  # the series is routed to the owner like the windows
+                series = await get_ok(worker.env.web_url, f"/api/products/{product}/series", TOKEN)
+                got = {timestamp_ms(w["window_start"]): (w["views"], w["add_to_cart"],
+                       w["purchases"]) for w in series["windows"]}  # fmt: skip
+                assert got == live[product], product
             await check_windows(worker.env.web_url, oracle)
             await check_top(worker.env.web_url, oracle)
             await check_alerts(worker.env.web_url, oracle)

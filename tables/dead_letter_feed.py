@@ -1,0 +1,86 @@
+"""Dead letters of the last hour by reason, held in memory by every worker for the dashboard.
+
+Each worker follows DLQ_TOPIC outside any consumer group and read_committed, from up to
+TAIL_RECORDS before each partition's end, and keeps (time, reason, detail) of the records
+produced in the last hour (by the record's timestamp, the wall clock of its producer). The
+reason and detail are the `x-dlq-reason` and `x-dlq-detail` headers the ingest stage sets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Any
+
+from mode import Service
+
+from agents.alerts import iso_utc
+from app.faust_app import get_app
+from app.settings import get_settings
+from tables.topic_follow import follow_topic
+
+app = get_app()
+settings = get_settings()
+
+HOUR_MS = 3600_000
+TAIL_RECORDS = 20_000
+MAX_HELD = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterSample:
+    at_ms: int
+    reason: str
+    detail: str
+
+
+class DeadLetterLog:
+    """Dead letters by time, oldest first; at most MAX_HELD of the last hour are kept."""
+
+    def __init__(self) -> None:
+        self.samples: deque[DeadLetterSample] = deque(maxlen=MAX_HELD)
+
+    def add(self, sample: DeadLetterSample) -> None:
+        self.samples.append(sample)
+
+    def last_hour(self, now_ms: int) -> dict[str, Any]:
+        """{"by_reason": {reason: count}, "total", "newest": {at, reason, detail} | None}."""
+        since = now_ms - HOUR_MS
+        while self.samples and self.samples[0].at_ms < since:
+            self.samples.popleft()
+        recent = [s for s in self.samples if s.at_ms >= since]
+        newest = max(recent, key=lambda s: s.at_ms, default=None)
+        return {
+            "by_reason": dict(sorted(Counter(s.reason for s in recent).items())),
+            "total": len(recent),
+            "newest": None
+            if newest is None
+            else {"at": iso_utc(newest.at_ms), "reason": newest.reason, "detail": newest.detail},
+        }
+
+
+def header(record: Any, name: str) -> str:
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode(errors="replace")
+    return ""
+
+
+dead_letter_log = DeadLetterLog()
+
+
+@app.service
+class DeadLetterFeed(Service):
+    """Feeds `dead_letter_log` from DLQ_TOPIC for as long as the worker runs."""
+
+    @Service.task
+    async def _follow(self) -> None:
+        await follow_topic(self, settings.dlq_topic, TAIL_RECORDS, self._on_record)
+
+    def _on_record(self, record: Any) -> None:
+        if record.timestamp >= time.time() * 1000 - HOUR_MS:
+            reason = header(record, "x-dlq-reason") or "unknown"
+            dead_letter_log.add(
+                DeadLetterSample(record.timestamp, reason, header(record, "x-dlq-detail"))
+            )

@@ -1,0 +1,102 @@
+"""Flash-sale incident records as they travel on INCIDENTS_TOPIC: the one parser the web uses.
+
+A record (key = product_id) is a JSON object: incident_id, event (opened | updated | resolved),
+sequence (0 for the open, +1 per record), product_id, status (open | resolved), the wall-clock
+`opened_at`, `emitted_at` and `resolved_at` (ISO-8601 UTC), the first and latest alerted
+window's bounds, `windows` alerted, `peak_views`, `purchases`, the thresholds in force and
+`resolution` (null, quiet or purchases). Unknown extra fields are kept out, not refused.
+
+Anything else on the topic is skipped, counted in
+`clickstream_incident_records_skipped_total{reader}` and logged once per reader.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
+
+from app.alert_records import Count, Name, UtcTime
+from app.metrics import REGISTRY
+
+logger = logging.getLogger(__name__)
+
+SKIPPED = REGISTRY.counter(
+    "clickstream_incident_records_skipped_total",
+    "Records on the incidents topic that are not incidents, skipped by each reader.",
+    "reader",
+)
+
+
+@dataclass(frozen=True, config=ConfigDict(strict=True, extra="ignore"))
+class IncidentRecord:
+    """One state of one incident; a later `sequence` of the same incident_id replaces it."""
+
+    incident_id: Name
+    event: Literal["opened", "updated", "resolved"]
+    sequence: Count
+    product_id: Name
+    status: Literal["open", "resolved"]
+    opened_at: UtcTime
+    first_window_start: UtcTime
+    first_window_end: UtcTime
+    latest_window_start: UtcTime
+    latest_window_end: UtcTime
+    windows: Annotated[int, Field(ge=1)]
+    peak_views: Count
+    purchases: Count
+    views_threshold: Count
+    purchases_threshold: Count
+    emitted_at: UtcTime
+    resolved_at: UtcTime | None = None
+    resolution: Literal["quiet", "purchases"] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.status == "resolved") != (self.resolved_at is not None):
+            msg = f"status {self.status!r} does not match resolved_at {self.resolved_at!r}"
+            raise ValueError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as the JSON object published on INCIDENTS_TOPIC."""
+        return dataclasses.asdict(self)
+
+
+_ADAPTER = TypeAdapter(IncidentRecord)
+
+
+def _problem(exc: ValueError) -> str:
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
+class IncidentRecordReader:
+    """Parses one reader's consumed records: skips, counts and logs (once) the non-incidents."""
+
+    def __init__(self, reader: str) -> None:
+        self.reader = reader
+        self._warned = False
+
+    def incident_of(self, record: Any) -> IncidentRecord | None:
+        """The incident in a consumed record (aiokafka ConsumerRecord), or None after counting."""
+        try:
+            if record.value is None:
+                msg = "the message has no value (a tombstone)"
+                raise ValueError(msg)
+            return _ADAPTER.validate_json(record.value)
+        except ValueError as exc:
+            SKIPPED.inc(label_value=self.reader)
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "%s: skipping a record that is not an incident at %s[%s]@%s (%s); "
+                    'further ones are only counted in %s{reader="%s"}',
+                    self.reader, record.topic, record.partition, record.offset,
+                    _problem(exc), SKIPPED.name, self.reader,
+                )  # fmt: skip
+            return None

@@ -1,0 +1,70 @@
+"""GET /api/products/{product_id}/series: everything the product page draws, in one answer.
+
+Answered by the worker that owns the product (forwarded there like the windows endpoint):
+the product's counted events per WINDOW_STEP over its stored history (about the last hour
+plus one window), each live window against the thresholds with its alert, and the product's
+alerts and incidents as every worker holds them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from faust.web import Request, Response, View
+
+from agents.alerts import iso_utc
+from app.faust_app import get_app
+from app.settings import get_settings
+from tables.alert_feed import alert_ring
+from tables.incident_feed import incident_book, incident_json
+from tables.owned_partitions import serving_state
+from tables.product_windows import read_buckets
+from tables.views import checked_product, forward_to_owner, owned_state, windows_json
+from tables.web_guard import NotFound
+from tables.web_params import reject_unknown
+
+app = get_app()
+settings = get_settings()
+
+
+def series_json(product_id: str, partition: int, now_ms: int) -> dict[str, Any]:
+    """The answer's body; times are ISO-8601 UTC, counts whole numbers of events."""
+    state = owned_state(partition)
+    buckets = [
+        {
+            "start": iso_utc(b.start_ms),
+            "views": b.views,
+            "add_to_cart": b.add_to_cart,
+            "purchases": b.purchases,
+        }
+        for b in read_buckets(state, product_id)
+    ]
+    return {
+        "product_id": product_id,
+        "bucket_seconds": settings.window_step,
+        "window_seconds": settings.window_size,
+        "views_threshold": settings.views_threshold,
+        "purchases_threshold": settings.purchases_threshold,
+        "buckets": buckets,
+        "windows": windows_json(product_id),
+        "alerts": alert_ring.of_product(product_id),
+        "incidents": [incident_json(i, now_ms) for i in incident_book.of_product(product_id)],
+        "generated_at": iso_utc(now_ms),
+    }
+
+
+@app.page("/api/products/{product_id}/series")
+class ProductSeriesView(View):
+    """GET one product's per-step counts, windows, alerts and incidents."""
+
+    async def get(self, request: Request, product_id: str) -> Response:
+        reject_unknown(request.query, ())
+        product_id, partition = checked_product(product_id)
+        if serving_state(partition) is None:
+            return await forward_to_owner(self, request, partition)
+        body = series_json(product_id, partition, int(time.time() * 1000))
+        if not (body["buckets"] or body["alerts"] or body["incidents"]):
+            msg = f"no events of product {product_id!r} in about the last hour, and no alert"
+            raise NotFound(msg, product_id=product_id)
+        return self.json(body)
