@@ -183,8 +183,12 @@ async def check_reports_and_bad_input(base: str, expected: dict[str, str]) -> No
 
 
 async def check_dashboard(page: HeadlessChromium, env: WorkerEnv, tmp_path: Path) -> None:
-    await page.wait_for("document.querySelectorAll('#incident-feed li svg.sparkline').length > 0",
-                        "an incident with its sparkline")  # fmt: skip
+    # The worker's own incidents (the viral product's) may be drawn before the planted ones.
+    await page.wait_for(
+        f"document.querySelector('#incident-feed li[data-product-id=\"{QUIET}\"] svg.sparkline')"
+        " !== null",
+        "the planted incident with its sparkline",
+    )
     quiet = await get_ok(env.web_url, f"/api/products/{QUIET}/series", TOKEN)
     values = await page.evaluate(
         f"document.querySelector('#incident-feed li[data-product-id=\"{QUIET}\"] svg').dataset.values"
