@@ -144,9 +144,12 @@ class IncidentNotifier:
         while True:
             try:
                 await self._read_once(consumer)
-            except KafkaError as exc:
+            except KafkaError as exc:  # the broker away, a rebalance: read on
                 logger.warning("notifier: %s; reading again in 1 s", exc)
                 await asyncio.sleep(1.0)
+            except Exception:  # a bug: say so loudly, keep notifying what can be
+                logger.exception("notifier: reading %s failed; reading again in 5 s", self.topic)
+                await asyncio.sleep(5.0)
 
     async def _read_once(self, consumer: AIOKafkaConsumer) -> None:
         """One poll: admit its records (at most the room left), then commit what is settled."""
