@@ -6,10 +6,13 @@
     ├── BrokerError          the local Kafka broker cannot be fetched, started or stopped
     ├── InvalidEventError    one input message is not a valid event (goes to the DLQ)
     ├── StorageError         a Parquet file cannot be written or read
-    └── ReportError          the daily summary cannot be built or sent
-        ├── NoDataError      no event falls within the report day
-        ├── DeliveryError    the email could not be handed over (after retries)
-        └── SchedulerLockedError  another scheduler holds the lock
+    ├── ReportError          the daily summary cannot be built or sent
+    │   ├── NoDataError      no event falls within the report day
+    │   ├── DeliveryError    the email could not be handed over (after retries)
+    │   └── SchedulerLockedError  another scheduler holds the lock
+    └── NotificationError    an incident notification did not reach its receiver
+        ├── NotificationRetryable  the receiver is away, slow or failing: try again later
+        └── NotificationRejected   the receiver refused it for good: skip it
 
 Messages name what was wrong, with the offending value, and what to do about it.
 """
@@ -69,3 +72,19 @@ class DeliveryError(ReportError):
 
 class SchedulerLockedError(ReportError):
     """Another `clickstream scheduler` holds the lock file: only one may run."""
+
+
+class NotificationError(ClickstreamError):
+    """An incident notification did not reach its receiver (webhook or email)."""
+
+
+class NotificationRetryable(NotificationError):
+    """The receiver is away, slow or failing; `retry_after` is the pause it asked for, in s."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class NotificationRejected(NotificationError):
+    """The receiver refused the notification for good (e.g. HTTP 400): retrying cannot help."""

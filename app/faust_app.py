@@ -7,6 +7,7 @@ import sys
 
 import faust
 
+from agents.notify_email import incident_mail_config
 from app import faust_transport
 from app.errors import SettingsError
 from app.settings import Settings, get_settings
@@ -67,6 +68,7 @@ def get_app() -> faust.App:
     try:
         settings = get_settings()
         check_web_exposure(settings)
+        incident_mail_config(settings)  # ALERT_EMAIL_TO with the mail settings
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

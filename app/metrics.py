@@ -7,7 +7,11 @@ from collections.abc import Callable
 
 
 class Metric:
-    """A counter or gauge with optional labels (one label name at most, kept simple)."""
+    """A counter or gauge with optional labels.
+
+    `label` names one label, or several comma separated ("channel,outcome"); a metric with
+    several takes each `label_value` as their values, comma separated in the same order.
+    """
 
     def __init__(self, name: str, help_text: str, kind: str, label: str | None = None) -> None:
         self.name = name
@@ -35,10 +39,18 @@ class Metric:
         lines = [f"# HELP {self.name} {self.help_text}", f"# TYPE {self.name} {self.kind}"]
         items = sorted(self.values.items()) or [("", 0.0)]
         for label_value, value in items:
-            labels = f'{{{self.label}="{label_value}"}}' if self.label and label_value else ""
+            labels = self._labels(label_value)
             number = int(value) if float(value).is_integer() else value
             lines.append(f"{self.name}{labels} {number}")
         return "\n".join(lines)
+
+    def _labels(self, label_value: str) -> str:
+        if not self.label or not label_value:
+            return ""
+        names = self.label.split(",")
+        values = label_value.split(",", len(names) - 1)
+        pairs = zip(names, values, strict=False)
+        return "{" + ",".join(f'{name}="{value}"' for name, value in pairs) + "}"
 
 
 class Registry:

@@ -2,7 +2,8 @@
 
 This worker is unhealthy (503) while the broker does not answer, while window state recovers,
 while Parquet writes fail (reading is paused), while a stage is stalled (input waiting and no
-progress for STALL_SECONDS, see app/stall_detector), or before its first look at the broker.
+progress for STALL_SECONDS, see app/stall_detector), while an incident notification channel
+fails (app/notify/status), or before its first look at the broker.
 Consumer lag and the last event are reported, not judged: a quiet shop is not a fault.
 """
 
@@ -17,6 +18,7 @@ from faust.web import Request, Response, View
 from agents.alerts import iso_utc
 from app import metrics
 from app.faust_app import get_app
+from app.notify.status import notification_problems
 from app.stall_detector import get_stall_detector, stall_problems
 from tables.owned_partitions import owned_partitions, settled
 from tables.pipeline_probe import PROBE_EVERY_S, probe_state
@@ -82,6 +84,7 @@ def health_report(now: float) -> tuple[bool, dict[str, Any]]:
         )
     stalled = current_stalls()
     problems.extend(stall_problems(stalled, get_stall_detector().stall_seconds))
+    problems.extend(notification_problems())
     newest = newest_event_ms()
     received = throughput.last_received_at
     body = {
