@@ -1,4 +1,5 @@
-"""A real worker whose webhook hangs: counting goes on, /health says why, nothing restarts."""
+"""A real worker whose webhook hangs: counting goes on, /health says why, nothing restarts, and
+the incidents its own window stage opened are each delivered once when the receiver answers."""
 
 from __future__ import annotations
 
@@ -12,13 +13,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.notify_support import (
-    Receiver,
-    delivery_id,
-    incident,
-    produce_incidents,
-    until,
-)
+from tests.integration.notify_support import Receiver, delivery_id, until
 from tests.integration.worker import Worker, WorkerEnv, alerts_of, read_topic, serving
 
 
@@ -54,6 +49,12 @@ async def alerted_products(env: WorkerEnv) -> set[object]:
     return {a["product_id"] for a in alerts_of(await read_topic(env.bootstrap, env.alerts_topic))}
 
 
+async def opened_ids(env: WorkerEnv, incidents_topic: str) -> list[str]:
+    """Delivery ids of the incident opens the worker's own window stage published."""
+    records = alerts_of(await read_topic(env.bootstrap, incidents_topic))
+    return [delivery_id(r) for r in records if r["event"] == "opened"]
+
+
 @pytest.mark.slow
 async def test_a_hanging_webhook_never_stops_counting_and_health_says_so(
     kafka_bootstrap: str, tmp_path: Path
@@ -64,8 +65,6 @@ async def test_a_hanging_webhook_never_stops_counting_and_health_says_so(
         "INCIDENTS_TOPIC": incidents_topic, "ALERT_WEBHOOK_URL": receiver.url,
         "STALL_SECONDS": "6",  # the watchdog would act soon: it must leave the notifier alone
     })  # fmt: skip
-    opened = incident("P0036", "opened", 0)
-    await produce_incidents(kafka_bootstrap, incidents_topic, [opened])
     await produce_views(kafka_bootstrap, env.topic, "flashA", 101)
     webhook_problem = f"webhook notifications to http://127.0.0.1:{receiver.port} are failing"
     worker = Worker(env).start()
@@ -78,16 +77,21 @@ async def test_a_hanging_webhook_never_stops_counting_and_health_says_so(
                 return False
             return any(p.startswith(webhook_problem) for p in body["problems"])
 
-        # The first attempt gets no answer within the webhook timeout (10 s): /health says so.
+        # flashA's incident opens; its notification gets no answer within the webhook timeout
+        # (10 s): /health says so.
         await until(reported, "/health reports the webhook", timeout=120, every=0.5)
         assert "flashA" in await alerted_products(env)
-        # Counting goes on while the webhook hangs: another flash sale alerts.
+        # Counting goes on while the webhook hangs: another flash sale alerts and opens its own
+        # incident.
         await produce_views(kafka_bootstrap, env.topic, "flashB", 101)
 
-        async def flash_b_alerted() -> bool:
-            return "flashB" in await alerted_products(env)
+        async def flash_b_opened() -> bool:
+            return (
+                "flashB" in await alerted_products(env)
+                and len(await opened_ids(env, incidents_topic)) == 2
+            )
 
-        await until(flash_b_alerted, "flashB alerted", every=0.5)
+        await until(flash_b_opened, "flashB alerted and its incident opened", every=0.5)
         status, body = await health(env)
         assert status == 503 and body["stalled"] == {}, body
         (problem,) = body["problems"]
@@ -96,10 +100,12 @@ async def test_a_hanging_webhook_never_stops_counting_and_health_says_so(
         assert len(receiver.hits) >= 1 and worker.alive()
         assert "stalled on this worker" not in worker.log()
 
+        expected = sorted(await opened_ids(env, incidents_topic))  # one per product
+        assert [i.split(":")[0] for i in expected] == ["flashA", "flashB"]
         receiver.release()  # the attempt under way is answered now
-        await until(lambda: receiver.delivered() == [delivery_id(opened)], "delivered")
+        await until(lambda: sorted(receiver.delivered()) == expected, "both opens delivered")
         await until(lambda: serving(env), "/health is 200 again", every=0.5)
     finally:
         worker.stop()
         await receiver.stop()
-    assert receiver.delivered() == [delivery_id(opened)]
+    assert sorted(receiver.delivered()) == expected  # each once
