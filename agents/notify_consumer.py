@@ -39,7 +39,7 @@ from agents.notify_webhook import WebhookChannel
 from app.kafka.topics import ensure_topic
 from app.notify.ledger import DeliveryLedger, ledger_path
 from app.notify.pending import InFlight
-from app.notify.records import IncidentRecordReader
+from app.notify.records import NoticeReader
 from app.notify.retry import Backoff, Channel
 from app.notify.status import track, untrack
 from app.settings import Settings
@@ -79,7 +79,7 @@ class IncidentNotifier:
         self.backoff = backoff or Backoff()
         self.max_pending, self.lookback_s = max_pending, lookback_s
         self.lanes = [Lane(channel, self.backoff, self._settle) for channel in channels]
-        self._reader = IncidentRecordReader("notifier")
+        self._reader = NoticeReader("notifier")
         self._inflight = InFlight()
         self._committed: dict[TopicPartition, int] = {}
         self._ready: set[TopicPartition] = set()  # adopted: ledgers loaded, position set

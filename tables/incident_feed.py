@@ -16,8 +16,8 @@ from mode import Service
 
 from agents.alerts import iso_utc
 from app.faust_app import get_app
+from app.incident_records import IncidentRecord, IncidentRecordReader
 from app.settings import get_settings
-from tables.incident_records import IncidentRecord, IncidentRecordReader
 from tables.topic_follow import follow_topic
 from tables.web_params import choice, reject_unknown, whole_number
 

@@ -11,7 +11,8 @@ import orjson
 import pytest
 
 from agents.notify_webhook import WebhookChannel
-from app.notify.records import SKIPPED, parse_incident
+from app.incident_records import SKIPPED
+from app.notify.records import parse_incident
 from app.notify.signing import verify
 from app.notify.status import FAILING, NOTIFICATIONS, PENDING, notification_problems
 from app.notify.text import slack_text

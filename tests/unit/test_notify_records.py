@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
-from app.notify.records import SKIPPED, IncidentRecordReader, parse_incident
+from app.incident_records import SKIPPED
+from app.notify.records import NoticeReader, parse_incident
 
 OPENED: dict[str, object] = {
     "incident_id": "P0036:1764489600000", "event": "opened", "sequence": 0,
@@ -39,10 +40,11 @@ def test_updates_are_not_notified_and_unknown_fields_pass_through() -> None:
     assert notice.notified and notice.published["region"] == "eu"
 
 
-def test_only_the_identity_is_required() -> None:
+def test_a_record_without_its_story_is_not_an_incident() -> None:
+    """One schema for every reader: the stage always publishes every field."""
     minimal = {"incident_id": "i", "event": "resolved", "sequence": 2, "product_id": "p"}
-    notice = parse_incident(orjson.dumps(minimal))
-    assert notice.record.windows is None and notice.delivery_id == "i/2"
+    with pytest.raises(ValueError, match="status"):
+        parse_incident(orjson.dumps(minimal))
 
 
 @pytest.mark.parametrize(
@@ -66,7 +68,7 @@ def test_anything_else_is_refused_with_a_reason(raw: bytes | None) -> None:
 
 
 def test_the_reader_skips_counts_and_logs_once(caplog: pytest.LogCaptureFixture) -> None:
-    reader = IncidentRecordReader("unit")
+    reader = NoticeReader("unit")
     before = SKIPPED.get("unit")
     record = SimpleNamespace(topic="incidents", partition=1, offset=7, value=b"{}")
     with caplog.at_level(logging.WARNING):

@@ -8,7 +8,7 @@ import orjson
 
 from app.notify.records import IncidentRecord, parse_incident
 from app.notify.signing import signature, verify
-from app.notify.text import email_body, email_subject, headline, minutes, slack_text, time_range
+from app.notify.text import email_subject, headline, minutes, slack_text, time_range
 from tests.unit.test_notify_records import OPENED
 
 RESOLVED = {**OPENED, "event": "resolved", "sequence": 5, "status": "resolved",
@@ -44,16 +44,6 @@ def test_a_resolve_says_how_long_and_why() -> None:
 def test_slack_text_cannot_mention_or_link_and_control_characters_are_escaped() -> None:
     text = slack_text(record(product_id="<!channel> & \u202etxt.exe\x1b[2J"))
     assert "<!channel>" not in text and "&lt;!channel&gt; &amp; \\u202etxt.exe\\x1b[2J" in text
-
-
-def test_missing_story_fields_still_make_a_line() -> None:
-    bare = parse_incident(b'{"incident_id": "i", "event": "resolved", "sequence": 1, '
-                          b'"product_id": "p"}').record  # fmt: skip
-    assert headline(bare) == "Flash sale p resolved (incident i)"
-    assert email_body(bare).splitlines()[2:] == [
-        "incident       i", "event          resolved (record 1 of this incident)",
-        "product        p",
-    ]  # fmt: skip
 
 
 def test_times_and_durations_for_people() -> None:

@@ -1,4 +1,5 @@
-"""Flash-sale incident records as they travel on INCIDENTS_TOPIC: the one parser the web uses.
+"""Flash-sale incident records as they travel on INCIDENTS_TOPIC: the one parser every reader uses
+(the web's incident feed and the notifier).
 
 A record (key = product_id) is a JSON object: incident_id, event (opened | updated | resolved),
 sequence (0 for the open, +1 per record), product_id, status (open | resolved), the wall-clock
@@ -16,6 +17,7 @@ import dataclasses
 import logging
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
@@ -67,6 +69,23 @@ class IncidentRecord:
 _ADAPTER = TypeAdapter(IncidentRecord)
 
 
+def parse_incident_value(raw: bytes | None) -> tuple[IncidentRecord, dict[str, Any]]:
+    """The incident in a message's value, and the JSON object as published (fields this
+    parser does not know included). Raises ValueError with the reason when it is none."""
+    if raw is None:
+        msg = "the message has no value (a tombstone)"
+        raise ValueError(msg)
+    try:
+        published = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        msg = f"not JSON ({exc})"
+        raise ValueError(msg) from None
+    if not isinstance(published, dict):
+        msg = f"a JSON {type(published).__name__}, not an object"
+        raise ValueError(msg)
+    return _ADAPTER.validate_json(raw), published
+
+
 def _problem(exc: ValueError) -> str:
     if not isinstance(exc, ValidationError):
         return str(exc)
@@ -84,11 +103,14 @@ class IncidentRecordReader:
 
     def incident_of(self, record: Any) -> IncidentRecord | None:
         """The incident in a consumed record (aiokafka ConsumerRecord), or None after counting."""
+        parsed = self.published_of(record)
+        return None if parsed is None else parsed[0]
+
+    def published_of(self, record: Any) -> tuple[IncidentRecord, dict[str, Any]] | None:
+        """The incident in a consumed record and its published JSON object, or None after
+        counting."""
         try:
-            if record.value is None:
-                msg = "the message has no value (a tombstone)"
-                raise ValueError(msg)
-            return _ADAPTER.validate_json(record.value)
+            return parse_incident_value(record.value)
         except ValueError as exc:
             SKIPPED.inc(label_value=self.reader)
             if not self._warned:
