@@ -145,27 +145,32 @@ class PartitionIncidents:
         """Open or grow incidents for the alerts one batch decided (`PartitionWindows.apply`).
 
         They are taken in the order per-event processing decides them (by the deciding view,
-        then window start), whatever order the batch's summing produced."""
-        records = []
+        then window start), whatever order the batch's summing produced. An incident opened
+        here is published with every window that joined it in the same batch (one burst
+        crosses up to WINDOW_SIZE / WINDOW_STEP windows at once)."""
+        records: list[IncidentRecord] = []
+        opening: dict[str, Incident] = {}  # opened by these alerts, open record not built yet
         for alert in sorted(alerts, key=lambda a: (a.decided_at_seq, a.window_start_ms)):
             product = alert.product_id
             incident = self.open.get(product)
             if incident is not None and self._too_late_to_join(incident, alert.window_start_ms):
+                if opening.pop(product, None) is not None:
+                    records.append(self._record(incident, "opened", now_ms))
                 records.append(self._resolve(incident, windows, now_ms))
                 incident = None
             if incident is None:
-                incident = self.open[product] = Incident(
+                incident = self.open[product] = opening[product] = Incident(
                     alert.alert_id, product, now_ms, [alert.window_start_ms],
                     alert.views, alert.purchases, emitted_at_ms=now_ms,
                 )  # fmt: skip
-                records.append(self._record(incident, "opened", now_ms))
             elif alert.window_start_ms not in incident.windows:
                 incident.windows.append(alert.window_start_ms)
                 incident.windows.sort()
                 incident.peak_views = max(incident.peak_views, alert.views)
                 incident.purchases = max(incident.purchases, alert.purchases)
-                incident.changed = True
+                incident.changed = product not in opening
             self._store(incident)
+        records += [self._record(incident, "opened", now_ms) for incident in opening.values()]
         return records
 
     def advance(self, windows: WindowCounts, now_ms: int) -> list[IncidentRecord]:

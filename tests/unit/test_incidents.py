@@ -129,3 +129,12 @@ def test_the_console_table_names_the_product_and_the_burst() -> None:
     table = incident_table(opened)
     assert "p\\x1b[2J" in table and "\x1b" not in table
     assert "|101       |" in table  # peak views so far: the count at the alert
+
+
+def test_an_incident_opens_with_every_window_its_first_batch_took_past_the_threshold() -> None:
+    stage = Stage()
+    stage.incidents.update_every_ms = 60_000
+    stage.feed(burst("a", T0, 150))  # one batch: all ten windows holding the burst alert
+    (opened,) = stage.records
+    assert (opened.event, opened.value["windows"], opened.value["sequence"]) == ("opened", 10, 0)
+    assert opened.value["first_window_start"] == "2026-11-27T07:51:00Z"
