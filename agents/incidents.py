@@ -134,6 +134,9 @@ class PartitionIncidents:
         self.update_every_ms = update_every_ms
         self.store = store
         self.open: dict[str, Incident] = {}
+        # The watermark of the last advance: a window that ended before it had its final
+        # counts then, and was refreshed with them, so later advances skip it.
+        self._refreshed_to = NO_WATERMARK
         for key in stored_keys:
             raw = store.get(key)
             if raw is not None:
@@ -183,7 +186,7 @@ class PartitionIncidents:
             return []
         records = []
         for incident in list(self.open.values()):
-            live_purchases = self._refresh(incident, windows, watermark)
+            live_purchases = self._refresh(incident, windows, watermark, self._refreshed_to)
             if (
                 live_purchases and min(live_purchases) >= self.purchases_threshold
             ) or self._too_late_to_join(incident, self.spec.first_open_start(watermark)):
@@ -194,17 +197,21 @@ class PartitionIncidents:
                 self._store(incident)
             elif incident.changed:
                 self._store(incident)
+        self._refreshed_to = watermark
         return records
 
-    def _refresh(self, incident: Incident, windows: WindowCounts, watermark: int) -> list[int]:
-        """Take peak views and purchases from the current counts of the incident's windows;
-        return the purchases of those still open under `watermark`."""
+    def _refresh(
+        self, incident: Incident, windows: WindowCounts, watermark: int, final_before: int
+    ) -> list[int]:
+        """Take peak views and purchases from the current counts of the incident's windows
+        that ended at or after `final_before`; return the purchases of those still open
+        under `watermark`. (Summing a closed window again costs a read of each slice.)"""
         size = self.spec.size_ms
         oldest_whole = windows.oldest_complete_window()
         live_purchases = []
         for start in incident.windows:
-            if start < oldest_whole:
-                continue  # its slices expired; its counts were final long ago
+            if start < oldest_whole or start + size < final_before:
+                continue  # its counts were final, and taken, before
             views, _, purchases = windows.window_counts(incident.product_id, start)
             if views > incident.peak_views or purchases > incident.purchases:
                 incident.peak_views = max(incident.peak_views, views)
@@ -225,7 +232,7 @@ class PartitionIncidents:
         latest window reached PURCHASES_THRESHOLD (buyers caught up), else `quiet`. That
         window is the last of the incident to close, so the answer does not depend on when
         the resolve is noticed."""
-        self._refresh(incident, windows, NO_WATERMARK)
+        self._refresh(incident, windows, NO_WATERMARK, NO_WATERMARK)
         purchases = windows.window_counts(incident.product_id, incident.windows[-1])[2]
         reason = "purchases" if purchases >= self.purchases_threshold else "quiet"
         del self.open[incident.product_id]
