@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
-import subprocess
-import sys
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -22,39 +19,18 @@ from aiokafka.protocol.group import MemberAssignment
 
 from tests.integration.test_streaming_faults import create_topic, parquet_rows, shop_events
 from tests.integration.test_streaming_windows import check_windows
-from tests.integration.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
+from tests.integration.worker import (
+    SupervisedWorkers,
+    WorkerEnv,
+    alerts_of,
+    read_topic,
+    wait_drained,
+)
 from tests.oracle import WindowOracle, timestamp_ms
 
 pytestmark = pytest.mark.slow
-CLICKSTREAM = str(Path(sys.executable).parent / "clickstream")
 INPUT_PARTITIONS = 4
 STAGES = ("ingest", "windows", "alert-sink")
-CHILD = re.compile(r"worker process (\d+): pid (\d+)")
-
-
-class SupervisedWorkers(Worker):
-    """`clickstream worker --processes N` in a subprocess; `alive()` is the supervisor's."""
-
-    def __init__(self, env: WorkerEnv, processes: int) -> None:
-        super().__init__(env, "supervisor")
-        self.processes = processes
-
-    def start(self) -> SupervisedWorkers:
-        self.env.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [CLICKSTREAM, "worker", "--processes", str(self.processes)],
-                env=self.env.environ(), stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.env.data_dir, start_new_session=True,
-            )  # fmt: skip
-        return self
-
-    def child_pids(self) -> dict[int, list[int]]:
-        """Every pid the supervisor started, per process number, oldest first."""
-        pids: dict[int, list[int]] = {}
-        for number, pid in CHILD.findall(self.log()):
-            pids.setdefault(int(number), []).append(int(pid))
-        return pids
 
 
 async def owners(env: WorkerEnv) -> dict[str, list[frozenset[int]]]:
