@@ -38,7 +38,7 @@ bench: install
 # The throughput cases with the PySpark peer too (installs PySpark and its Kafka connector on
 # first use: slow, hence not in `make bench`).
 bench-peers: install
-	@BENCH_ONLY=throughput BENCH_SPARK=1 bash scripts/test-with-broker.sh $(BIN)/python -m bench
+	@BENCH_ONLY=throughput BENCH_PEERS=quix,spark bash scripts/test-with-broker.sh $(BIN)/python -m bench
 
 # The worker under live traffic for SOAK_MINUTES (default 30): memory and lag, CSV and PNG.
 soak: install

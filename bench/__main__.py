@@ -3,7 +3,7 @@
 Runs against the broker in TEST_KAFKA_BOOTSTRAP (scripts/test-with-broker.sh starts one).
 Knobs for quicker or wider runs: BENCH_ONLY (throughput,streaming,latency,simulator,report,
 dedup), BENCH_PROCESSES (the N of "ours, N processes"; default one per CPU, at most 4),
-BENCH_SPARK=1 (the PySpark peer too; `make bench-peers`), BENCH_THROUGHPUT_EVENTS,
+BENCH_PEERS (quix, spark: `make bench-peers`; empty for none), BENCH_THROUGHPUT_EVENTS,
 BENCH_EVENTS, BENCH_PARTITIONS (e.g. 1,4), BENCH_EVENT_RATE, BENCH_STREAM_TIMEOUT,
 BENCH_LATENCY_SECONDS, BENCH_SIM_EVENTS, BENCH_REPORT_EVENTS.
 """
@@ -111,7 +111,7 @@ def main() -> None:
             processes=int(_env("BENCH_PROCESSES", str(min(cpu_count(), 4)))),
             rate=float(_env("BENCH_EVENT_RATE", "5000")),
             timeout=float(_env("BENCH_STREAM_TIMEOUT", "600")),
-            spark=_env("BENCH_SPARK", "") == "1",
+            peers=tuple(p for p in _env("BENCH_PEERS", "quix").split(",") if p),
         )  # fmt: skip
         result["throughput"] = figures
         rows += throughput.rows(figures)

@@ -11,7 +11,8 @@ start, one after another:
 - raw: `bench.raw_limit` in its own process (aiokafka + orjson + dict of 10 hopping windows);
 - ours: `clickstream worker --processes 1`, then `--processes N`, timed from the first ingest
   assignment until the ingest and window groups have committed everything;
-- peers (`bench.peers`): Quix Streams' hopping count; the seed's PySpark job with BENCH_SPARK=1.
+- peers (`bench.peers`, BENCH_PEERS): Quix Streams' hopping count (`quix`, the default), the
+  seed's PySpark job (`spark`, in `make bench-peers`); empty for none.
 
 CPU seconds and peak RSS are of the whole process tree (for ours: the supervisor and every
 worker process), sampled from /proc; CPU counts from the start of the clock.
@@ -112,8 +113,8 @@ def raw(bootstrap: str, topic: str) -> dict[str, object]:
     return run_measured([sys.executable, "-m", "bench.raw_limit", bootstrap, topic])
 
 
-def run(bootstrap: str, events: int, processes: int, rate: float, timeout: float, spark: bool
-        ) -> dict[str, object]:  # fmt: skip
+def run(bootstrap: str, events: int, processes: int, rate: float, timeout: float,
+        peers: tuple[str, ...] = ("quix",)) -> dict[str, object]:  # fmt: skip
     """Every case's figures; keys are the case names, then `raw`, `ours_1`, `ours_N`, peers."""
     log(f"throughput: simulating {events:,} events once for every case")
     lines = simulated_lines(events, rate)
@@ -129,9 +130,10 @@ def run(bootstrap: str, events: int, processes: int, rate: float, timeout: float
             found[f"ours_{n}"] = asyncio.run(ours(bootstrap, topic, events, n, timeout)) | {
                 "loadavg": load_average()
             }
-        log(f"throughput {case}: Quix Streams")
-        found["quix"] = quix_peer(bootstrap, topic, events, case)
-        if spark:
+        if "quix" in peers:
+            log(f"throughput {case}: Quix Streams")
+            found["quix"] = quix_peer(bootstrap, topic, events, case)
+        if "spark" in peers:
             log(f"throughput {case}: PySpark Structured Streaming")
             found["spark"] = spark_peer(bootstrap, topic, events, case)
         figures[case] = found
