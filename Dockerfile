@@ -66,4 +66,4 @@ EXPOSE 6066
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=4 \
   CMD ["python", "-c", "import os, urllib.request as r; t = os.environ.get('WEB_TOKEN'); r.urlopen(r.Request('http://127.0.0.1:%s/health' % os.environ.get('WEB_PORT', '6066'), headers={'Authorization': 'Bearer ' + t} if t else {}), timeout=4)"]
 
-CMD ["faust", "-A", "app", "worker", "-l", "info"]
+CMD ["clickstream", "worker", "--processes", "auto"]

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test unit check bench soak stress clean
+.PHONY: install run test unit check bench bench-peers soak stress clean
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ check: install
 # Every performance figure against a baseline measured in the same run (~15 min; not in CI).
 bench: install
 	@bash scripts/test-with-broker.sh $(BIN)/python -m bench
+
+# The throughput cases with the PySpark peer too (installs PySpark and its Kafka connector on
+# first use: slow, hence not in `make bench`).
+bench-peers: install
+	@BENCH_ONLY=throughput BENCH_PEERS=quix,spark bash scripts/test-with-broker.sh $(BIN)/python -m bench
 
 # The worker under live traffic for SOAK_MINUTES (default 30): memory and lag, CSV and PNG.
 soak: install

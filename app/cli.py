@@ -11,6 +11,7 @@ from app.errors import ClickstreamError, SettingsError
 from app.kafka.command import kafka_command
 from app.simulator.command import simulate_command
 from app.storage.command import compact_command
+from app.workers.command import worker_command
 from batch.command import report_command, scheduler_command
 
 
@@ -23,7 +24,7 @@ def cli(log_level: str) -> None:
     \b
     Examples:
       clickstream kafka start          # a local broker on port 9092
-      faust -A app worker -l info      # windows, alerts, Parquet, dashboard
+      clickstream worker --processes auto   # windows, alerts, Parquet, dashboard
     """
     logging.basicConfig(
         level=log_level.upper(),
@@ -37,6 +38,7 @@ cli.add_command(simulate_command)
 cli.add_command(report_command)
 cli.add_command(scheduler_command)
 cli.add_command(compact_command)
+cli.add_command(worker_command)
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
 """`make bench`: every performance figure as "ours / baseline = ratio", printed and saved as JSON.
 
 Runs against the broker in TEST_KAFKA_BOOTSTRAP (scripts/test-with-broker.sh starts one).
-Knobs for quicker or wider runs: BENCH_ONLY (streaming,latency,simulator,report,dedup),
+Knobs for quicker or wider runs: BENCH_ONLY (throughput,streaming,latency,simulator,report,
+dedup), BENCH_PROCESSES (the N of "ours, N processes"; default one per CPU, at most 4),
+BENCH_PEERS (quix, spark: `make bench-peers`; empty for none), BENCH_THROUGHPUT_EVENTS,
 BENCH_EVENTS, BENCH_PARTITIONS (e.g. 1,4), BENCH_EVENT_RATE, BENCH_STREAM_TIMEOUT,
 BENCH_LATENCY_SECONDS, BENCH_SIM_EVENTS, BENCH_REPORT_EVENTS.
 """
@@ -17,12 +19,13 @@ from pathlib import Path
 
 import orjson
 
-from bench import dedup, latency, producer_limit, report, simulator, streaming
+from app.workers.command import cpu_count
+from bench import dedup, latency, producer_limit, report, simulator, streaming, throughput
 from bench.probes import load_average, log
 from bench.table import Row, format_table
 
 RESULTS = Path(__file__).parent / "results"
-SECTIONS = ("streaming", "latency", "simulator", "report", "dedup")
+SECTIONS = ("throughput", "streaming", "latency", "simulator", "report", "dedup")
 
 
 def _env(name: str, default: str) -> str:
@@ -102,6 +105,16 @@ def main() -> None:
     result: dict[str, object] = {"started_at": started.isoformat(), "machine": {
         "cpus": os.cpu_count(), "loadavg_start": load_average()}, "git": _git_state()}  # fmt: skip
     rows: list[Row] = []
+    if "throughput" in only:
+        figures = throughput.run(
+            bootstrap, events=int(_env("BENCH_THROUGHPUT_EVENTS", "1000000")),
+            processes=int(_env("BENCH_PROCESSES", str(min(cpu_count(), 4)))),
+            rate=float(_env("BENCH_EVENT_RATE", "5000")),
+            timeout=float(_env("BENCH_STREAM_TIMEOUT", "600")),
+            peers=tuple(p for p in _env("BENCH_PEERS", "quix").split(",") if p),
+        )  # fmt: skip
+        result["throughput"] = figures
+        rows += throughput.rows(figures)
     if "streaming" in only:
         figures = streaming.run(
             bootstrap, events=int(_env("BENCH_EVENTS", "1000000")),

@@ -25,25 +25,11 @@ if ! clickstream kafka status >/dev/null 2>&1; then
   started_kafka=1
 fi
 
-# The worker restarts itself through its supervisor when it stops (a crash, or its stall
-# watchdog); here this loop is the supervisor, as `restart:` is in the compose stack.
-supervise_worker() {
-  local child code
-  trap 'kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' INT TERM
-  while true; do
-    faust -A app worker -l info &
-    child=$!
-    code=0
-    wait "$child" || code=$?
-    if [ "$code" = 2 ]; then exit 2; fi  # a bad setting: restarting cannot help
-    echo "run-all: the worker exited with status $code; restarting it in 2 s" >&2
-    sleep 2
-  done
-}
-web="http://${WEB_HOST:-127.0.0.1}:${WEB_PORT:-6066}"
-supervise_worker &
+# One worker process per CPU (at most PARTITIONS), supervised: a process that stops (a crash,
+# or its stall watchdog) is restarted, as `restart:` does in the compose stack.
+clickstream worker --processes auto &
 pids+=($!)
-echo "worker: windows, alerts and Parquet; dashboard at $web/ (restarted if it stops)"
+echo "worker: windows, alerts and Parquet, one process per CPU; dashboard at http://${WEB_HOST:-127.0.0.1}:${WEB_PORT:-6066}/"
 
 if has_command simulate; then
   sleep 5

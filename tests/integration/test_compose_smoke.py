@@ -174,7 +174,12 @@ def test_worker_and_simulator_start_process_events_and_stop_on_sigterm(
     worker = ComposedProcess("worker", local).start()
     processes.append(worker)
     worker.wait_for("Faust 'Ready'", lambda: "[^Worker]: Ready" in worker.log())
-    worker.wait_for("200 from GET /health", lambda: _answers_health(local.web_port))
+    # `--processes auto`: one worker process per CPU, at most PARTITIONS, on consecutive ports.
+    partitions = int(worker.env.get("PARTITIONS", Settings.model_fields["partitions"].default))
+    count = min(len(os.sched_getaffinity(0)), partitions)
+    assert f"Starting {count} worker process(es)" in worker.log()
+    for port in range(local.web_port, local.web_port + count):
+        worker.wait_for(f"200 from GET /health on {port}", lambda p=port: _answers_health(p))
     check = worker.healthcheck()
     assert check.returncode == 0, check.stderr
 
@@ -195,6 +200,7 @@ def test_worker_and_simulator_start_process_events_and_stop_on_sigterm(
     assert "events" in simulator.log()
     assert worker.terminate() == 0, worker.log()[-3000:]
     assert worker.healthcheck().returncode != 0
+    assert not any(_answers_health(p) for p in range(local.web_port, local.web_port + count))
 
 
 def test_worker_healthcheck_sends_the_web_token_from_dotenv(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from app.kafka.broker import free_port
 from app.kafka.topics import topic_partitions, topic_tail
 
 FAUST = str(Path(sys.executable).parent / "faust")
+CLICKSTREAM = str(Path(sys.executable).parent / "clickstream")
+CHILD = re.compile(r"worker process (\d+): pid (\d+)")  # the supervisor's log line
 
 
 @dataclass
@@ -107,6 +110,31 @@ class Worker:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+class SupervisedWorkers(Worker):
+    """`clickstream worker --processes N` in a subprocess; `alive()` is the supervisor's."""
+
+    def __init__(self, env: WorkerEnv, processes: int) -> None:
+        super().__init__(env, "supervisor")
+        self.processes = processes
+
+    def start(self) -> SupervisedWorkers:
+        self.env.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [CLICKSTREAM, "worker", "--processes", str(self.processes)],
+                env=self.env.environ(), stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.env.data_dir, start_new_session=True,
+            )  # fmt: skip
+        return self
+
+    def child_pids(self) -> dict[int, list[int]]:
+        """Every pid the supervisor started, per process number, oldest first."""
+        pids: dict[int, list[int]] = {}
+        for number, pid in CHILD.findall(self.log()):
+            pids.setdefault(int(number), []).append(int(pid))
+        return pids
 
 
 async def group_lag(bootstrap: str, group: str, topic: str) -> int | None:

@@ -94,7 +94,7 @@ def test_the_stack_has_kafka_in_kraft_mode_the_app_and_mailpit(compose: dict[str
 def test_the_app_services_run_the_commands_of_the_readme(compose: dict[str, Any]) -> None:
     commands = {name: compose["services"][name]["command"] for name in APP_SERVICES}
     assert commands == {
-        "worker": ["faust", "-A", "app", "worker", "-l", "info"],
+        "worker": ["clickstream", "worker", "--processes", "auto"],
         "simulator": ["clickstream", "simulate", "--scenario", "flash-sale"],
         "scheduler": ["clickstream", "scheduler"],
     }

@@ -1,0 +1,1 @@
+"""`clickstream worker`: several worker processes on one machine, in one consumer group."""

@@ -1,0 +1,136 @@
+"""`clickstream worker --processes 2`: two real worker processes share every stage's partitions,
+and one of them killed with -9 mid-stream is restarted without losing or doubling anything."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
+from aiokafka.protocol.group import MemberAssignment
+
+from tests.integration.test_streaming_faults import create_topic, parquet_rows, shop_events
+from tests.integration.test_streaming_windows import check_windows
+from tests.integration.worker import (
+    SupervisedWorkers,
+    WorkerEnv,
+    alerts_of,
+    read_topic,
+    wait_drained,
+)
+from tests.oracle import WindowOracle, timestamp_ms
+
+pytestmark = pytest.mark.slow
+INPUT_PARTITIONS = 4
+STAGES = ("ingest", "windows", "alert-sink")
+
+
+async def owners(env: WorkerEnv) -> dict[str, list[frozenset[int]]]:
+    """Per stage, the partitions each member of its consumer group owns (empty ones left out)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=env.bootstrap)
+    await admin.start()
+    try:
+        groups = [f"{env.app_id}-{stage}" for stage in STAGES]
+        described = {}
+        for stage, group in zip(STAGES, groups, strict=True):
+            (response,) = await admin.describe_consumer_groups([group])
+            owned = []
+            for info in response.to_object()["groups"]:
+                for member in info["members"]:
+                    if member["member_assignment"]:
+                        assignment = MemberAssignment.decode(member["member_assignment"])
+                        parts = frozenset(p for _, ps in assignment.assignment for p in ps)
+                        if parts:
+                            owned.append(parts)
+            described[stage] = owned
+        return described
+    finally:
+        await admin.close()
+
+
+async def wait_shared(workers: SupervisedWorkers, count: int) -> dict[str, list[frozenset[int]]]:
+    """Until every stage's partitions are split between `count` members (both processes)."""
+    for _ in range(900):
+        assert workers.alive(), workers.log()[-3000:]
+        try:
+            split = await owners(workers.env)
+        except GroupCoordinatorNotAvailableError:  # a fresh broker still creating its offsets
+            split = {}
+        if split and all(len(members) == count for members in split.values()):
+            return split
+        await asyncio.sleep(0.2)
+    msg = f"partitions never split between {count}: {split}\n{workers.log()[-3000:]}"
+    raise AssertionError(msg)
+
+
+async def produce_keyed(
+    bootstrap: str, topic: str, placed: list[tuple[int, dict[str, object]]], after: asyncio.Event
+) -> None:
+    """A live stream (about 2,000 events/s) until `after` is set (the kill), then the rest."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=5)  # fmt: skip
+    await producer.start()
+    try:
+        for i, (partition, event) in enumerate(placed):
+            if i % 100 == 0 and not after.is_set():
+                await asyncio.sleep(0.05)
+            key = str(event["product_id"]).encode()
+            await producer.send(topic, orjson.dumps(event), key=key, partition=partition)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def test_two_processes_share_the_work_and_survive_a_kill_9(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    env = WorkerEnv(kafka_bootstrap, tmp_path / "w", partitions=4)
+    await create_topic(kafka_bootstrap, env.topic, INPUT_PARTITIONS)
+    events = shop_events(40_000, seed=19)
+    # Keyed by product, as the simulator sends: one product's events stay in one partition.
+    placed = [(zlib.crc32(str(e["product_id"]).encode()) % INPUT_PARTITIONS, e) for e in events]
+    oracle = WindowOracle().feed_all(placed)
+    assert len(oracle.alerts) > 20  # the input really alerts
+    killed = asyncio.Event()
+    producing = asyncio.create_task(produce_keyed(kafka_bootstrap, env.topic, placed, killed))
+    workers = SupervisedWorkers(env, processes=2).start()
+    try:
+        split = await wait_shared(workers, 2)
+        for stage, members in split.items():  # each process owns its own partitions
+            assert not members[0] & members[1], (stage, members)
+        victim = workers.child_pids()[2][-1]
+        os.kill(victim, signal.SIGKILL)
+        killed.set()
+        await producing
+        while len(workers.child_pids()[2]) < 2:  # the supervisor starts it again
+            assert workers.alive(), workers.log()[-3000:]
+            await asyncio.sleep(0.2)
+        assert f"(pid {victim}) exited with signal SIGKILL; restarting it" in workers.log()
+        await wait_drained(workers, timeout=300)
+        await wait_shared(workers, 2)  # the restarted process took its share back
+
+        alerts = alerts_of(await read_topic(kafka_bootstrap, env.alerts_topic))
+        ids = Counter(a["alert_id"] for a in alerts)
+        assert [i for i, n in ids.items() if n > 1] == []
+        got = {
+            (a["product_id"], timestamp_ms(a["window_start"])): (
+                a["views"], a["add_to_cart"], a["purchases"]
+            )
+            for a in alerts
+        }  # fmt: skip
+        assert got == oracle.alerts
+        assert parquet_rows(env) == (len(events), len(events))
+        await check_windows(env, oracle)  # asks process 1; it forwards to the owner
+    finally:
+        producing.cancel()
+        workers.stop()
+        await asyncio.gather(producing, return_exceptions=True)
+    assert workers.proc is not None and workers.proc.returncode == 0, workers.log()[-3000:]
