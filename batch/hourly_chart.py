@@ -1,6 +1,6 @@
 """The hourly traffic chart: views, carts and purchases per local hour, as table cells and text.
 
-Three small charts, one per kind, each scaled to its own busiest hour (its figure is printed
+Three small charts, one per kind, each scaled to its own busiest hour (its count is printed
 beside the title): on one scale purchases would be a flat line under the views. Each hour is
 a table cell whose coloured inner cell is as tall as the hour's share of that maximum, in
 whole pixels, at least 1 px for any event: no script, no SVG, no image, so every mail client
@@ -65,7 +65,8 @@ def _one_chart(
     heading = (
         f'<p style="{FONT}color:#374151;font-size:13px;font-weight:bold;margin:12px 0 4px 0;">'
         f'<span style="color:{colour};">&#9632;</span> {escape(title)} per hour '
-        f'<span style="{MUTED}font-weight:normal;">(busiest hour {largest:,}; {escape(timezone)})'
+        f'<span style="{MUTED}font-weight:normal;">(most in an hour: {largest:,}; '
+        f"{escape(timezone)})"
         "</span></p>"
     )
     return (

@@ -29,7 +29,7 @@ def render_html(summary: DailySummary) -> str:
         mismatch_banner(summary.reconciliation),
         _header(summary),
         _tiles(summary),
-        trends_table(summary),
+        _section("Trends", trends_table(summary)) if summary.trends else "",
         _section("Top 5 viewed products", _bars(_top_rows(summary), "views")),
         _section("Funnel (users)", _bars(_funnel_rows(summary), "funnel"))
         + f'<p style="{_MUTED}margin:4px 0 0 0;">{escape(FUNNEL_DEFINITION)}</p>',
