@@ -11,6 +11,7 @@ from app.errors import ClickstreamError, SettingsError
 from app.kafka.command import kafka_command
 from app.simulator.command import simulate_command
 from app.storage.command import compact_command
+from app.storage.import_command import import_command
 from batch.backtest_command import backtest_command
 from batch.command import report_command, scheduler_command
 
@@ -39,6 +40,7 @@ cli.add_command(report_command)
 cli.add_command(scheduler_command)
 cli.add_command(compact_command)
 cli.add_command(backtest_command)
+cli.add_command(import_command)
 
 
 def main() -> None:

@@ -43,8 +43,10 @@ class Reconciliation:
         if self.imported:
             extras.append(f"{self.imported:,} in imported history, not compared")
         tail = f" ({', '.join(extras)})" if extras else ""
-        if not self.mismatches and not self.matched and not extras:
-            return "Stream alerts against the backtest: no alerts on either side."
+        if not self.mismatches and not self.matched:
+            if not extras:
+                return "Stream alerts against the backtest: no alerts on either side."
+            return f"Stream alerts against the backtest: nothing to compare{tail}."
         if not self.mismatches:
             return f"Stream alerts against the backtest: all {self.matched:,} matched{tail}."
         return (

@@ -61,18 +61,20 @@ def store_alerts(alerts: Iterable[tuple[str, int]], data_dir: Path, size_ms: int
         writer.write(0, offset, offset, alerts_table([row]))
 
 
-def processing_order(placed: Placed, block: int = 64) -> Placed:
+def processing_order(placed: Placed, block: int = 64, first_offset: int = 0) -> Placed:
     """The backtest's interleaving: each partition's events in offset order, in runs of
-    `block` offsets; runs ordered by the newest event time their partition had seen by the
-    end of the run, then by partition, then by offset."""
+    `block` offsets (offsets counted from `first_offset`: 1 for imported lines); runs ordered
+    by the newest event time their partition had seen by the end of the run, then by
+    partition, then by offset."""
     by_partition: dict[int, list[dict[str, object]]] = defaultdict(list)
     for partition, event in placed:
         by_partition[partition].append(event)
     runs = []
     for partition, events in by_partition.items():
         newest: int | None = None
-        for first in range(0, len(events), block):
-            run = events[first : first + block]
+        cuts = [0] + [n for n in range(1, len(events)) if (first_offset + n) % block == 0]
+        for first, end in zip(cuts, [*cuts[1:], len(events)], strict=True):
+            run = events[first:end]
             times = [timestamp_ms(e["timestamp"]) for e in run]
             newest = max(times) if newest is None else max(newest, *times)
             runs.append((newest, partition, first, run))
