@@ -5,7 +5,8 @@ For the rest ("contested": views > V, purchases >= P) the order decides: it aler
 (V+1)-th view comes before its P-th purchase in processing order (`key`). Slice groups give
 each of those two keys an interval for nearly free (the keys of a group lie between its
 smallest and largest); only windows whose intervals overlap are settled row by row, and only
-with the rows of the groups that overlap the undecided interval.
+with the rows of the groups that overlap the undecided interval, so the answer is exact
+however the slices interleave.
 
 Needs `groups` and `windows` (batch.backtest_windows) and `counted`. Creates `alerted`
 (pair, pid, w): for each threshold pair by index, the windows that alert.
@@ -17,32 +18,38 @@ import duckdb
 
 from batch.backtest_rule import Thresholds, WindowRule
 
-# For each contested window, its slice groups (depth-aware) and the key intervals:
-# the (V+1)-th view key lies in [lo_v, hi_v], the P-th purchase key in [lo_p, hi_p].
+# For each contested window, its slice groups (depth-aware), summed per offset i in the
+# window, and key intervals from the slice order: the slices up to the one where the views
+# first exceed V hold V+1 views, all with keys <= hi_v; views with keys < lo_v (the smallest
+# key of the views from that slice on) lie in earlier slices, fewer than V+1 of them. So the
+# (V+1)-th view key lies in [lo_v, hi_v], and likewise the P-th purchase key in [lo_p, hi_p].
+# Tight when slices follow each other in processing order, as they do in a steady stream.
 _BOUNDS = """
 CREATE OR REPLACE TEMP TABLE contested_groups AS
-SELECT c.pid, c.w, g.s, g.src, g.depth, g.v, g.p, g.vk0, g.vk1, g.pk0, g.pk1
+SELECT c.pid, c.w, c.i, g.s, g.src, g.depth, g.v, g.p, g.vk0, g.vk1, g.pk0, g.pk1
 FROM (SELECT pid, w, i, w + i * {step} AS s
       FROM windows, range({per}) AS r(i) WHERE v > {views} AND p >= {purchases}) c
 JOIN groups g ON g.pid = c.pid AND g.s = c.s
 WHERE g.depth >= c.i;
 
+CREATE OR REPLACE TEMP TABLE contested_slices AS
+SELECT pid, w, i, sum(v) AS v, sum(p) AS p, min(vk0) AS vk0, max(vk1) AS vk1,
+       min(pk0) AS pk0, max(pk1) AS pk1
+FROM contested_groups GROUP BY pid, w, i;
+
 CREATE OR REPLACE TEMP TABLE bounds AS
-SELECT pid, w,
-       min(vk1) FILTER (views_to_vk1 > {views}) AS hi_v,
-       min(vk0) FILTER (views_to_vk0 > {views}) AS lo_v,
-       min(pk1) FILTER (purchases_to_pk1 >= {purchases}) AS hi_p,
-       min(pk0) FILTER (purchases_to_pk0 >= {purchases}) AS lo_p
-FROM (
-    SELECT *,
-           sum(v) OVER (PARTITION BY pid, w ORDER BY vk1 RANGE UNBOUNDED PRECEDING) AS views_to_vk1,
-           sum(v) OVER (PARTITION BY pid, w ORDER BY vk0 RANGE UNBOUNDED PRECEDING) AS views_to_vk0,
-           sum(p) OVER (PARTITION BY pid, w ORDER BY pk1 RANGE UNBOUNDED PRECEDING)
-               AS purchases_to_pk1,
-           sum(p) OVER (PARTITION BY pid, w ORDER BY pk0 RANGE UNBOUNDED PRECEDING)
-               AS purchases_to_pk0
-    FROM contested_groups
+WITH running AS (
+    SELECT *, sum(v) OVER w AS views_to_i, sum(p) OVER w AS purchases_to_i
+    FROM contested_slices WINDOW w AS (PARTITION BY pid, w ORDER BY i)
+), crossing AS (
+    SELECT pid, w, min(i) FILTER (views_to_i > {views}) AS view_i,
+           min(i) FILTER (purchases_to_i >= {purchases}) AS purchase_i
+    FROM running GROUP BY pid, w
 )
+SELECT pid, w,
+       max(vk1) FILTER (i <= view_i) AS hi_v, min(vk0) FILTER (i >= view_i) AS lo_v,
+       max(pk1) FILTER (i <= purchase_i) AS hi_p, min(pk0) FILTER (i >= purchase_i) AS lo_p
+FROM contested_slices JOIN crossing USING (pid, w)
 GROUP BY pid, w;
 """
 # Undecided windows: [lo, hi] covers both intervals. Views (purchases) of groups entirely

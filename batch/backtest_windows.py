@@ -5,8 +5,7 @@ Needs the view `counted` (batch.backtest_events). Creates, for windows starting 
 
 - `groups`: per (pid, slice start s, src, depth): views v, carts c, purchases p, and the
   smallest and largest processing key of the views (vk0, vk1) and purchases (pk0, pk1);
-- `windows`: per (pid, w): final v, c, p; `multi` (events from more than one source
-  partition) and `imported` (an event that did not come through Kafka).
+- `windows`: per (pid, w): final v, c, p.
 
 A window's counts are the sums of the groups of its size/step slices whose depth reaches it,
 so each event is touched once and each slice group size/step times, never each event per
@@ -33,8 +32,7 @@ GROUP BY ALL
 """
 _WINDOWS = """
 CREATE TEMP TABLE windows AS
-SELECT pid, s - i * $step AS w, sum(v) AS v, sum(c) AS c, sum(p) AS p,
-       min(src) <> max(src) AS multi, min(src) < 0 AS imported
+SELECT pid, s - i * $step AS w, sum(v) AS v, sum(c) AS c, sum(p) AS p
 FROM groups, range($per) AS r(i)
 WHERE i <= depth AND s - i * $step >= $first AND s - i * $step < $end
 GROUP BY ALL
@@ -56,3 +54,16 @@ def count_windows(
         for name, value in values.items():
             sql = sql.replace(name, value)
         con.execute(sql)
+
+
+def window_sources(con: duckdb.DuckDBPyConnection, rule: WindowRule, table: str) -> None:
+    """Create `window_sources` (pid, w, multi, imported) for the (pid, w) rows of `table`:
+    whether a window holds events of more than one source partition, or imported ones."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE window_sources AS
+        SELECT c.pid, c.w, min(g.src) <> max(g.src) AS multi, min(g.src) < 0 AS imported
+        FROM (SELECT pid, w, i, w + i * {rule.step_ms} AS s
+              FROM {table}, range({rule.per_event}) AS r(i)) c
+        JOIN groups g ON g.pid = c.pid AND g.s = c.s AND g.depth >= c.i
+        GROUP BY c.pid, c.w
+    """)  # fmt: skip

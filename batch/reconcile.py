@@ -28,6 +28,7 @@ from app.storage.locks import date_dir_locks
 from app.storage.schema import ALERTS_DIR
 from batch.backtest import Backtest, from_epoch_ms
 from batch.backtest_rule import Thresholds, WindowRule
+from batch.backtest_windows import window_sources
 from batch.day import ReportDay
 from batch.order_dependence import order_dependent_windows
 from batch.query import partition_files
@@ -54,20 +55,27 @@ def reconcile_day(settings: Settings, day: ReportDay) -> DayCheck:
         except duckdb.Error as exc:
             msg = f"cannot read the alert files of {day}: {exc}"
             raise ReportError(msg) from exc
-        con.execute("""
-            CREATE TEMP TABLE compared AS
-            SELECT pid, w, s.pid IS NOT NULL AS in_stream, a.pid IS NOT NULL AS in_backtest,
-                   coalesce(win.imported, false) AS imported, win.v
-            FROM stream_alerts s FULL JOIN (SELECT pid, w FROM alerted WHERE pair = 0) a
-                 USING (pid, w)
-            LEFT JOIN windows win USING (pid, w)
-        """)  # fmt: skip
+        views, purchases = thresholds.views, thresholds.purchases
         con.execute(f"""
-            CREATE TEMP TABLE od_candidates AS SELECT pid, w FROM windows
-            WHERE multi AND NOT imported AND v > {thresholds.views} AND p >= {thresholds.purchases}
+            CREATE TEMP TABLE compared AS
+            SELECT pid, w, s.pid IS NOT NULL AS in_stream, a.pid IS NOT NULL AS in_backtest
+            FROM stream_alerts s FULL JOIN (SELECT pid, w FROM alerted WHERE pair = 0) a
+                 USING (pid, w);
+            CREATE TEMP TABLE checked AS
+            SELECT pid, w FROM compared
+            UNION SELECT pid, w FROM windows WHERE v > {views} AND p >= {purchases};
+        """)  # fmt: skip
+        window_sources(con, rule, "checked")
+        con.execute(f"""
+            CREATE TEMP TABLE od_candidates AS
+            SELECT pid, w FROM windows JOIN window_sources USING (pid, w)
+            WHERE multi AND NOT imported AND v > {views} AND p >= {purchases}
         """)  # fmt: skip
         dependent = order_dependent_windows(con, "od_candidates", rule, thresholds)
-        rows = con.execute("SELECT pid, w, in_stream, in_backtest, imported, v FROM compared")
+        rows = con.execute("""
+            SELECT pid, w, in_stream, in_backtest, coalesce(imported, false), v
+            FROM compared LEFT JOIN window_sources USING (pid, w) LEFT JOIN windows USING (pid, w)
+        """)  # fmt: skip
         return _classify(rows.fetchall(), dependent, stream_count)
 
 
