@@ -17,12 +17,12 @@ from pathlib import Path
 
 import orjson
 
-from bench import dedup, latency, producer_limit, report, simulator, streaming
+from bench import backtest, dedup, latency, producer_limit, report, simulator, streaming
 from bench.probes import load_average, log
 from bench.table import Row, format_table
 
 RESULTS = Path(__file__).parent / "results"
-SECTIONS = ("streaming", "latency", "simulator", "report", "dedup")
+SECTIONS = ("streaming", "latency", "simulator", "report", "dedup", "backtest")
 
 
 def _env(name: str, default: str) -> str:
@@ -134,6 +134,8 @@ def main() -> None:
             f"{figures['without_ids_events_per_s']:,} ev/s without ids", figures["ratio"],  # type: ignore[arg-type]
             "apply + flush over dict stores, best of 5 each, alternated",
         ))  # fmt: skip
+    if "backtest" in only:
+        rows += backtest.bench_rows(result)
     result["table"] = [row.as_dict() for row in rows]
     result["machine"]["loadavg_end"] = load_average()  # type: ignore[index]
     result["duration_s"] = round(time.monotonic() - began)
