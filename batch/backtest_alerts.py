@@ -18,8 +18,8 @@ import duckdb
 
 from batch.backtest_rule import Thresholds, WindowRule
 
-# For each contested window, its slice groups (depth-aware), summed per offset i in the
-# window, and key intervals from the slice order: the slices up to the one where the views
+# For each contested window, its slice groups (depth-aware) at offset i in the window, and
+# key intervals from the slice order: the slices up to the one where the views
 # first exceed V hold V+1 views, all with keys <= hi_v; views with keys < lo_v (the smallest
 # key of the views from that slice on) lie in earlier slices, fewer than V+1 of them. So the
 # (V+1)-th view key lies in [lo_v, hi_v], and likewise the P-th purchase key in [lo_p, hi_p].
@@ -32,15 +32,10 @@ FROM (SELECT pid, w, i, w + i * {step} AS s
 JOIN groups g ON g.pid = c.pid AND g.s = c.s
 WHERE g.depth >= c.i;
 
-CREATE OR REPLACE TEMP TABLE contested_slices AS
-SELECT pid, w, i, sum(v) AS v, sum(p) AS p, min(vk0) AS vk0, max(vk1) AS vk1,
-       min(pk0) AS pk0, max(pk1) AS pk1
-FROM contested_groups GROUP BY pid, w, i;
-
 CREATE OR REPLACE TEMP TABLE bounds AS
 WITH running AS (
     SELECT *, sum(v) OVER w AS views_to_i, sum(p) OVER w AS purchases_to_i
-    FROM contested_slices WINDOW w AS (PARTITION BY pid, w ORDER BY i)
+    FROM contested_groups WINDOW w AS (PARTITION BY pid, w ORDER BY i RANGE UNBOUNDED PRECEDING)
 ), crossing AS (
     SELECT pid, w, min(i) FILTER (views_to_i > {views}) AS view_i,
            min(i) FILTER (purchases_to_i >= {purchases}) AS purchase_i
@@ -49,7 +44,7 @@ WITH running AS (
 SELECT pid, w,
        max(vk1) FILTER (i <= view_i) AS hi_v, min(vk0) FILTER (i >= view_i) AS lo_v,
        max(pk1) FILTER (i <= purchase_i) AS hi_p, min(pk0) FILTER (i >= purchase_i) AS lo_p
-FROM contested_slices JOIN crossing USING (pid, w)
+FROM contested_groups JOIN crossing USING (pid, w)
 GROUP BY pid, w;
 """
 # Undecided windows: [lo, hi] covers both intervals. Views (purchases) of groups entirely
