@@ -140,7 +140,7 @@ def _trend_lines(summary: DailySummary) -> list[str]:
         return []
     before = (summary.date - timedelta(days=1)).isoformat()
     week = (summary.date - timedelta(days=7)).isoformat()
-    lines = ["", f"Trends{'':<10}{'this day':>12}  {'vs ' + before:<16}{'vs ' + week:<16}"]
+    lines = ["", f"Trends{'':<10}{'this day':>12}  {'vs ' + before:<16}vs {week}"]
     for trend in summary.trends:
         lines.append(
             f"  {trend.name:<14}{figure_text(trend, trend.value):>12}  "
