@@ -121,6 +121,15 @@ class Backtest:
         rows = dict(self.con.execute("SELECT pair, count(*) FROM alerted GROUP BY pair").fetchall())
         return {pair: int(rows.get(index, 0)) for index, pair in enumerate(self.pairs)}
 
+    def qualifying(self, thresholds: Thresholds) -> int:
+        """Windows whose final counts qualify (views > V, purchases < P): every one of them
+        alerts; so do some whose purchases reached P only after their (V+1)-th view."""
+        row = self.con.execute(
+            "SELECT count(*) FROM windows WHERE v > ? AND p < ?",
+            [thresholds.views, thresholds.purchases],
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     def alerts(self, pair: int = 0) -> list[BacktestAlert]:
         """The windows pair number `pair` alerts on, oldest first, then by product."""
         rows = self.con.execute(

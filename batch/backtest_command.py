@@ -133,4 +133,7 @@ def backtest_command(
         if sweep:
             click.echo(render_sweep(info, backtest.alert_counts(), fmt), nl=False)
         else:
-            click.echo(render_alerts(info, default, backtest.alerts(), fmt), nl=False)
+            text = render_alerts(
+                info, default, backtest.alerts(), backtest.qualifying(default), fmt
+            )
+            click.echo(text, nl=False)

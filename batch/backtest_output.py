@@ -65,15 +65,17 @@ def _alert_row(alert: BacktestAlert) -> dict[str, object]:
 
 
 def render_alerts(
-    info: RunInfo, thresholds: Thresholds, alerts: list[BacktestAlert], fmt: str
+    info: RunInfo, thresholds: Thresholds, alerts: list[BacktestAlert], qualifying: int, fmt: str
 ) -> str:
     """One threshold pair: every alert (json, csv) or a summary by day and product (text).
 
-    Counts are the windows' final counts, every counted event to the window's end.
+    Counts are the windows' final counts, every counted event to the window's end;
+    `qualifying` is how many windows qualify on those final counts.
     """
     if fmt == "json":
         body = {**info.as_dict(), "views_threshold": thresholds.views,
                 "purchases_threshold": thresholds.purchases, "alert_count": len(alerts),
+                "qualifying_windows": qualifying,
                 "alerts": [_alert_row(a) for a in alerts]}  # fmt: skip
         return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
@@ -82,7 +84,7 @@ def render_alerts(
         *info.describe(),
         f"Rule: views > {thresholds.views} and purchases < {thresholds.purchases} at the first "
         "view past the threshold, in processing order",
-        f"Alerts: {len(alerts):,}",
+        f"Alerts: {len(alerts):,}; windows qualifying on their final counts: {qualifying:,}",
     ]
     if alerts:
         lines += ["", *_by_day(alerts, info.tz), "", *_by_product(alerts)]

@@ -120,6 +120,8 @@ async def test_stream_alerts_reconcile_and_a_deleted_alert_file_is_flagged(
         assert {timestamp_ms(w["window_start"]) for w in recon["order_dependent"]} == pod_windows
         assert {w["product_id"] for w in recon["order_dependent"]} == {"pod"}
         assert recon["matched"] == len({a for a in stream if a[0] != "pod"})
+        text = (env.data_dir / "reports" / f"summary_{DAY}.txt").read_text()
+        assert f"all {recon['matched']:,} matched (10 order-dependent)" in text
 
         lost = _delete_one_alert_file(env.data_dir, exclude="pod")
         code, report, err = _report(env.data_dir)  # sent: to the outbox

@@ -66,6 +66,8 @@ def test_json_lists_every_alert_with_final_counts(placed: list) -> None:  # type
     found = {(a["product_id"], int(datetime.fromisoformat(a["window_start"]).timestamp() * 1000))
              for a in body["alerts"]}  # fmt: skip
     assert found == _oracle(placed, 20, 3) and body["alert_count"] == len(found) > 10
+    oracle = WindowOracle(views=20, purchases=3).feed_all(processing_order(placed))
+    assert body["qualifying_windows"] == len(oracle.qualifying())
     assert all(a["views"] > 20 for a in body["alerts"])
     text = _run("--views", "20", "--purchases", "3").stdout
     assert f"Alerts: {len(found):,}" in text and "Top " in text
