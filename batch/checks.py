@@ -23,10 +23,13 @@ def with_checks(summary: DailySummary, settings: Settings, day: ReportDay) -> Da
     """
     check = reconcile_day(settings, day)
     reconciliation = check.reconciliation
-    record_run(settings.data_dir, day.day, {
-        "missing_in_stream": len(reconciliation.missing_in_stream),
-        "extra_in_stream": len(reconciliation.extra_in_stream),
-    })  # fmt: skip
+    try:
+        record_run(settings.data_dir, day.day, {
+            "missing_in_stream": len(reconciliation.missing_in_stream),
+            "extra_in_stream": len(reconciliation.extra_in_stream),
+        })  # fmt: skip
+    except OSError as exc:  # the report itself still goes out; only /metrics misses this run
+        logger.warning("cannot record the reconciliation for /metrics: %s", exc)
     if reconciliation.mismatches:
         logger.error("%s: %s", day, reconciliation.headline())
     peaks: dict[str, int] = {}
