@@ -11,7 +11,9 @@ from app.errors import ClickstreamError, SettingsError
 from app.kafka.command import kafka_command
 from app.simulator.command import simulate_command
 from app.storage.command import compact_command
+from app.storage.import_command import import_command
 from app.workers.command import worker_command
+from batch.backtest_command import backtest_command
 from batch.command import report_command, scheduler_command
 
 
@@ -38,6 +40,8 @@ cli.add_command(simulate_command)
 cli.add_command(report_command)
 cli.add_command(scheduler_command)
 cli.add_command(compact_command)
+cli.add_command(backtest_command)
+cli.add_command(import_command)
 cli.add_command(worker_command)
 
 

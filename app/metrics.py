@@ -93,3 +93,23 @@ INCIDENTS = REGISTRY.counter(
 DUPLICATES = REGISTRY.counter(
     "clickstream_replayed_events_skipped_total", "Replayed events recognised and not recounted."
 )
+RECONCILIATION_MISMATCHES = REGISTRY.counter(
+    "clickstream_reconciliation_mismatches_total",
+    "Alert windows daily reports found missing in or extra in the stream, by kind.",
+    "kind",
+)
+RECONCILIATION_LAST = REGISTRY.gauge(
+    "clickstream_reconciliation_last_mismatches",
+    "Mismatched alert windows in the most recent daily report (0 = all matched).",
+)
+
+
+def _refresh_reconciliation() -> None:
+    # Imported here: the tally reads settings, which a bare import of metrics must not need.
+    from app.reconciliation_tally import refresh_metrics
+    from app.settings import get_settings
+
+    refresh_metrics(get_settings().data_dir, RECONCILIATION_MISMATCHES, RECONCILIATION_LAST)
+
+
+REGISTRY.on_collect(_refresh_reconciliation)

@@ -17,6 +17,7 @@ from batch.scheduler import ReportScheduler
 EXIT_FAILED = 1
 EXIT_NO_DATA = 3
 EXIT_PARTIAL = 4
+EXIT_MISMATCH = 5
 
 
 class _DateParam(click.ParamType):
@@ -56,7 +57,8 @@ def report_command(
 
     Writes DATA_DIR/reports/summary_DATE.{json,txt,html}. A day already sent is not sent
     again unless --force. Exit status: 0 done, 1 failed, 2 bad usage or settings, 3 no data,
-    4 the server refused some recipients (the others got it; a rerun retries only the refused).
+    4 the server refused some recipients (the others got it; a rerun retries only the refused),
+    5 written and sent, but the stream's alerts disagree with the backtest's (see the report).
 
     \b
     Examples:
@@ -101,6 +103,18 @@ def _single(job: ReportJob, day: date, *, send: bool, force: bool, fmt: str) -> 
         click.echo(f"error: {outcome.detail}", err=True)
         raise SystemExit(_failure_status([outcome]))
     click.echo(f"{outcome.status.capitalize()}: {outcome.detail}", err=True)
+    if outcome.mismatches:
+        _report_mismatches([outcome])
+        raise SystemExit(EXIT_MISMATCH)
+
+
+def _report_mismatches(outcomes: list[RunOutcome]) -> None:
+    """One error line per day whose stream alerts disagree with the backtest's."""
+    for outcome in outcomes:
+        recon = outcome.report.summary.reconciliation if outcome.report else None
+        if recon is not None and recon.mismatches:
+            click.echo(f"error: {outcome.day}: {recon.headline()} Windows are listed at the "
+                       "top of the report; rerun after fixing the stream.", err=True)  # fmt: skip
 
 
 def _backfill(job: ReportJob, days: list[date], *, send: bool, force: bool) -> None:
@@ -114,10 +128,13 @@ def _backfill(job: ReportJob, days: list[date], *, send: bool, force: bool) -> N
         for day in bar:
             outcomes.append(job.run(day, send=send, force=force))
     click.echo(outcome_table(outcomes))
+    _report_mismatches(outcomes)
     if failure := _failure_status(outcomes):
         raise SystemExit(failure)
     if all(o.status == "no_data" for o in outcomes):
         raise SystemExit(EXIT_NO_DATA)
+    if any(o.mismatches for o in outcomes):
+        raise SystemExit(EXIT_MISMATCH)
 
 
 def _failure_status(outcomes: list[RunOutcome]) -> int:
@@ -162,5 +179,8 @@ def scheduler_command(once: bool) -> None:
     outcomes = ReportScheduler(settings).serve(once=once)
     if once:
         click.echo(outcome_table(outcomes) if outcomes else "Nothing due.")
+        _report_mismatches(outcomes)
         if failure := _failure_status(outcomes):
             raise SystemExit(failure)
+        if any(o.mismatches for o in outcomes):
+            raise SystemExit(EXIT_MISMATCH)

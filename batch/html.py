@@ -9,28 +9,33 @@ from __future__ import annotations
 
 from html import escape
 
+from batch.hourly_chart import hourly_chart_html
+from batch.html_checks import alerts_table, mismatch_banner, trends_table
+from batch.html_style import CELL as _CELL
+from batch.html_style import FONT as _FONT
+from batch.html_style import H2 as _H2
+from batch.html_style import MUTED as _MUTED
+from batch.html_style import NUM as _NUM
+from batch.html_style import table as _table
 from batch.render import FUNNEL_DEFINITION, category_name, rate, shown, subject
 from batch.summary import DailySummary
 
-_FONT = "font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;"
-_TEXT = f"{_FONT}color:#1f2937;font-size:14px;line-height:20px;"
-_MUTED = f"{_FONT}color:#6b7280;font-size:12px;line-height:16px;"
-_H2 = f"{_FONT}color:#111827;font-size:16px;font-weight:bold;margin:24px 0 8px 0;"
-_CELL = f"{_TEXT}padding:4px 6px;border-bottom:1px solid #e5e7eb;"
-_NUM = f"{_CELL}text-align:right;white-space:nowrap;"
 _BAR_COLOURS = {"views": "#4f46e5", "funnel": "#059669"}
 
 
 def render_html(summary: DailySummary) -> str:
     title = escape(subject(summary))
     sections = [
+        mismatch_banner(summary.reconciliation),
         _header(summary),
         _tiles(summary),
+        _section("Trends", trends_table(summary)) if summary.trends else "",
         _section("Top 5 viewed products", _bars(_top_rows(summary), "views")),
         _section("Funnel (users)", _bars(_funnel_rows(summary), "funnel"))
         + f'<p style="{_MUTED}margin:4px 0 0 0;">{escape(FUNNEL_DEFINITION)}</p>',
+        _section("Hourly traffic", hourly_chart_html(summary.hourly_traffic, summary.timezone)),
         _section("Conversion by category (purchases / views)", _categories(summary)),
-        _section(f"Flash-sale alerts: {summary.flash_sale_alerts.count:,}", _alerts(summary)),
+        _section(f"Flash-sale alerts: {summary.flash_sale_alerts.count:,}", alerts_table(summary)),
         f'<p style="{_MUTED}margin:24px 0 0 0;">Generated at '
         f"{escape(summary.generated_at.isoformat())}</p>",
     ]
@@ -132,27 +137,3 @@ def _categories(summary: DailySummary) -> str:
         for c in summary.conversion_by_category
     ]
     return _table([head, *rows])
-
-
-def _alerts(summary: DailySummary) -> str:
-    products = summary.flash_sale_alerts.top_products
-    if not products:
-        return f'<p style="{_MUTED}">No flash-sale alerts on this day.</p>'
-    head = (
-        f'<tr><th align="left" style="{_CELL}">Product</th>'
-        f'<th align="right" style="{_NUM}">Alerts</th>'
-        f'<th align="right" style="{_NUM}">Peak views</th></tr>'
-    )
-    rows = [
-        f'<tr><td style="{_CELL}word-break:break-all;">{escape(shown(p.product_id))}</td>'
-        f'<td style="{_NUM}">{p.alerts:,}</td><td style="{_NUM}">{p.peak_views:,}</td></tr>'
-        for p in products
-    ]
-    return _table([head, *rows])
-
-
-def _table(rows: list[str]) -> str:
-    return (
-        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
-        'style="border-collapse:collapse;">' + "".join(rows) + "</table>"
-    )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.errors import DeliveryError, NoDataError, ReportError
 from app.settings import Settings
+from batch.checks import with_checks
 from batch.day import ReportDay
 from batch.delivery import Delivery, Mailer, RecipientOutcome
 from batch.files import RenderedReport, write_report
@@ -42,6 +43,13 @@ class RunOutcome:
     def ok(self) -> bool:
         return self.status in ("written", "sent", "skipped")
 
+    @property
+    def mismatches(self) -> int:
+        """Alert windows the stream and the backtest disagree on (see batch.reconcile)."""
+        if self.report is None or self.report.summary.reconciliation is None:
+            return 0
+        return self.report.summary.reconciliation.mismatches
+
 
 class ReportJob:
     """Runs the daily report for any date; safe to call twice for the same date."""
@@ -68,6 +76,7 @@ class ReportJob:
             self.check_over(report_day)
         try:
             summary = compute_summary(self.data_dir, report_day, self.now)
+            summary = with_checks(summary, self._settings, report_day)
         except NoDataError as exc:
             return self._finish(RunOutcome(day, "no_data", str(exc)), force)
         except ReportError as exc:

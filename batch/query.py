@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from batch.summary import (
     CategoryConversion,
     DailySummary,
     Funnel,
+    HourlyTraffic,
     ProductViews,
     percent,
 )
@@ -38,7 +40,7 @@ Row = tuple[Any, ...]
 # start (included) and end (excluded).
 _DAY_EVENTS = """
 CREATE TEMP TABLE day_events AS
-SELECT event_type, product_id, product_category, user_id
+SELECT event_type, product_id, product_category, user_id, event_time
 FROM read_parquet(?)
 WHERE event_time >= ? AND event_time < ?
 QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY kafka_partition, kafka_offset) = 1
@@ -62,6 +64,12 @@ SELECT count(*),
        count(*) FILTER (WHERE viewed AND added),
        count(*) FILTER (WHERE viewed AND added AND purchased)
 FROM per_user
+"""
+# Events per hour of the local day, counted from its first instant (`?` is that instant).
+_HOURLY = """
+SELECT (epoch_ms(event_time) - epoch_ms(?::TIMESTAMPTZ)) // 3600000 AS hour, event_type, count(*)
+FROM day_events
+GROUP BY ALL
 """
 _ALERTS = """
 SELECT product_id, count(*), max(views)
@@ -104,16 +112,39 @@ def compute_summary(
             msg = f"no event files for {day} under {events_root} ({folders})"
             raise NoDataError(msg)
         logger.info("Summarising %s from %s Parquet files", day, len(event_files))
-        counts, users, alerts = _query(event_files, partition_files(alerts_root, alert_dates), day)
+        counts, users, alerts, hourly = _query(
+            event_files, partition_files(alerts_root, alert_dates), day
+        )
     if not counts or users is None:
         msg = f"no events within {day} ({day.start.isoformat()} to {day.end.isoformat()})"
         raise NoDataError(msg)
-    return _build(day, counts, users, alerts, now())
+    summary = _build(day, counts, users, alerts, now())
+    return replace(summary, hourly_traffic=hourly_traffic(day, hourly))
+
+
+def hourly_traffic(day: ReportDay, rows: list[Row]) -> tuple[HourlyTraffic, ...]:
+    """Every hour of the local day from (hour index, event type, count) rows, empty hours too.
+
+    An hour is labelled by its local start; on a day with a DST change (23 or 25 hours) the
+    label adds the zone's abbreviation, so the repeated or skipped hour reads right.
+    """
+    counts: dict[int, Counter[str]] = {}
+    for hour, event_type, n in rows:
+        counts.setdefault(int(hour), Counter())[event_type] += int(n)
+    hours = round(day.hours)
+    label = "%H:00" if hours == 24 else "%H:00 %Z"
+    out = []
+    for index in range(hours):
+        start = day.start + timedelta(hours=index)
+        n = counts.get(index, Counter())
+        name = start.astimezone(day.tz).strftime(label)
+        out.append(HourlyTraffic(name, start, n["view"], n["add_to_cart"], n["purchase"]))
+    return tuple(out)
 
 
 def _query(
     event_files: list[str], alert_files: list[str], day: ReportDay
-) -> tuple[list[Row], Row | None, list[Row]]:
+) -> tuple[list[Row], Row | None, list[Row], list[Row]]:
     bounds = [day.start, day.end]
     try:
         with duckdb.connect() as con:
@@ -121,11 +152,12 @@ def _query(
             con.execute(_DAY_EVENTS, [event_files, *bounds])
             counts = con.execute(_EVENT_COUNTS).fetchall()
             users = con.execute(_USERS).fetchone()
+            hourly = con.execute(_HOURLY, [day.start]).fetchall()
             alerts = con.execute(_ALERTS, [alert_files, *bounds]).fetchall() if alert_files else []
     except duckdb.Error as exc:
         msg = f"cannot read the Parquet files of {day}: {exc}"
         raise ReportError(msg) from exc
-    return counts, users, alerts
+    return counts, users, alerts, hourly
 
 
 def _build(
@@ -177,7 +209,10 @@ def _build(
         funnel=Funnel(viewed=viewed, added_to_cart=added, purchased=purchased),
         flash_sale_alerts=AlertSummary(
             count=sum(int(row[1]) for row in alert_rows),
-            top_products=tuple(AlertedProduct(p, int(n), int(v)) for p, n, v in alerted[:TOP_N]),
+            top_products=tuple(
+                AlertedProduct(p, int(n), peak_views=None, views_at_alert=int(v))
+                for p, n, v in alerted[:TOP_N]
+            ),
         ),
         generated_at=generated_at,
     )

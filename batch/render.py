@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import textwrap
 import unicodedata
+from datetime import timedelta
 
-from batch.summary import DailySummary
+from batch.hourly_chart import hourly_table_text
+from batch.summary import DailySummary, Trend
 
 FUNNEL_DEFINITION = (
     "A user counts at a step if they had at least one event of that kind on the day and were "
@@ -20,9 +22,12 @@ def render_json(summary: DailySummary) -> str:
 
 
 def subject(summary: DailySummary) -> str:
-    """The email subject: the date and the day's totals."""
+    """The email subject: the date and the day's totals; first a warning on a day whose
+    stream alerts disagree with the backtest's."""
+    recon = summary.reconciliation
+    warning = "[alert mismatch] " if recon is not None and recon.mismatches else ""
     return (
-        f"Clickstream daily summary {summary.date.isoformat()}: "
+        f"{warning}Clickstream daily summary {summary.date.isoformat()}: "
         f"{summary.total_events:,} events, {summary.unique_users:,} users, "
         f"{summary.buyers:,} buyers"
     )
@@ -48,6 +53,23 @@ def rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f} %"
 
 
+def change_text(change: float | None) -> str:
+    """A trend's relative change: an arrow and a signed percentage, or n/a."""
+    if change is None:
+        return "n/a"
+    if change > 0:
+        return f"\u25b2 +{change:.1f} %"
+    if change < 0:
+        return f"\u25bc {change:.1f} %"
+    return "= 0.0 %"
+
+
+def figure_text(trend: Trend, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return rate(value) if trend.is_rate else f"{int(value):,}"
+
+
 def category_name(category: str | None) -> str:
     return _NO_CATEGORY if category is None else shown(category)
 
@@ -55,6 +77,7 @@ def category_name(category: str | None) -> str:
 def render_text(summary: DailySummary) -> str:
     hours = (summary.period_end - summary.period_start).total_seconds() / 3600
     lines = [
+        *_mismatch_lines(summary),
         f"Clickstream daily summary for {summary.date.isoformat()} ({summary.timezone})",
         f"Period: {summary.period_start.isoformat()} to {summary.period_end.isoformat()} "
         f"({hours:g} hours)",
@@ -67,6 +90,7 @@ def render_text(summary: DailySummary) -> str:
         f"  {'unique users':<16}{summary.unique_users:>12,}",
         f"  {'buyers':<16}{summary.buyers:>12,}  ({rate(summary.buyer_rate)} of users)",
         f"  {'window shoppers':<16}{summary.window_shoppers:>12,}  (events, no purchase)",
+        *_trend_lines(summary),
         "",
         "Top 5 viewed products",
         *(
@@ -83,17 +107,53 @@ def render_text(summary: DailySummary) -> str:
         ),
         "",
         *_funnel_lines(summary),
+        *_hourly_lines(summary),
         "",
         f"Flash-sale alerts: {summary.flash_sale_alerts.count:,}",
         *(
-            f"  {shown(p.product_id):<20}{p.alerts:>6,} alerts, "
-            f"peak {p.peak_views:,} views in a window"
+            f"  {shown(p.product_id):<20}{p.alerts:>6,} alerts; views when alerted "
+            f"{_count(p.views_at_alert)}, peak views {_count(p.peak_views)} (final)"
             for p in summary.flash_sale_alerts.top_products
         ),
+        *([f"  {summary.reconciliation.headline()}"] if summary.reconciliation else []),
         "",
         f"Generated at {summary.generated_at.isoformat()}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _count(value: int | None) -> str:
+    return "n/a" if value is None else f"{value:,}"
+
+
+def _mismatch_lines(summary: DailySummary) -> list[str]:
+    """First of all, when the stream's alerts disagree with the backtest's."""
+    recon = summary.reconciliation
+    if recon is None or not recon.mismatches:
+        return []
+    details = [f"  {shown(line)}" for line in recon.details()]
+    return [f"!! {recon.headline()}", *details, ""]
+
+
+def _trend_lines(summary: DailySummary) -> list[str]:
+    if not summary.trends:
+        return []
+    before = (summary.date - timedelta(days=1)).isoformat()
+    week = (summary.date - timedelta(days=7)).isoformat()
+    lines = ["", f"Trends{'':<10}{'this day':>12}  {'vs ' + before:<16}vs {week}"]
+    for trend in summary.trends:
+        lines.append(
+            f"  {trend.name:<14}{figure_text(trend, trend.value):>12}  "
+            f"{change_text(trend.change(trend.value, trend.previous_day)):<16}"
+            f"{change_text(trend.change(trend.value, trend.week_ago)):<16}".rstrip()
+        )
+    return lines
+
+
+def _hourly_lines(summary: DailySummary) -> list[str]:
+    if not summary.hourly_traffic:
+        return []
+    return ["", *hourly_table_text(summary.hourly_traffic, summary.timezone)]
 
 
 def _funnel_lines(summary: DailySummary) -> list[str]:

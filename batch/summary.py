@@ -15,7 +15,16 @@ Definitions, for one report day in REPORT_TIMEZONE:
   product to a cart that day; of those, users who also purchased that day. Membership is by
   the day's events as a whole, not by their order within the day.
 - `flash_sale_alerts`: alerts whose window starts within the day; top products by number of
-  alerts, then product_id.
+  alerts, then product_id. Per product, `views_at_alert` is the most views any of its alerts
+  carried (the count when the window crossed the threshold, so threshold + 1 under the
+  stream's rule) and `peak_views` the most views any of its alerted windows reached by the
+  window's end (final counts, from the backtest; None when the store has no events for them).
+- `conversion_rate`: purchase events / view events of the day, in percent.
+- `hourly_traffic`: views, carts and purchases per hour of the local day (23 or 25 hours on
+  DST days), each hour labelled by its local start.
+- `trends`: events, unique users, buyers, buyer rate and conversion, with the same figures
+  of the previous day and of the same weekday a week earlier (None: no data that day).
+- `reconciliation`: the day's stream alerts against the backtest (batch.reconcile).
 
 Rates are rounded to two decimals from the exact integer counts (`percent`).
 """
@@ -24,7 +33,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from batch.reconciliation import Reconciliation
 
 
 def percent(part: int, whole: int) -> float | None:
@@ -83,7 +95,48 @@ class Funnel:
 class AlertedProduct:
     product_id: str
     alerts: int
-    peak_views: int
+    peak_views: int | None
+    views_at_alert: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyTraffic:
+    """One local hour of the day: its label (local start), its UTC start, its events."""
+
+    label: str
+    start: datetime
+    views: int
+    add_to_cart: int
+    purchases: int
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """One figure of the day beside the same figure one day and seven days earlier."""
+
+    name: str
+    value: float | None
+    previous_day: float | None
+    week_ago: float | None
+    is_rate: bool = False
+
+    @staticmethod
+    def change(value: float | None, then: float | None) -> float | None:
+        """Relative change from `then` to `value`, in percent, one decimal; None when either
+        is missing or `then` is zero (a change from nothing has no percentage)."""
+        if value is None or not then:
+            return None
+        return round(100 * (value - then) / then, 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "previous_day": self.previous_day,
+            "week_ago": self.week_ago,
+            "change_vs_previous_day": self.change(self.value, self.previous_day),
+            "change_vs_week_ago": self.change(self.value, self.week_ago),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +162,9 @@ class DailySummary:
     funnel: Funnel
     flash_sale_alerts: AlertSummary
     generated_at: datetime
+    hourly_traffic: tuple[HourlyTraffic, ...] = ()
+    trends: tuple[Trend, ...] = ()
+    reconciliation: Reconciliation | None = None
 
     @property
     def window_shoppers(self) -> int:
@@ -117,6 +173,10 @@ class DailySummary:
     @property
     def buyer_rate(self) -> float | None:
         return percent(self.buyers, self.unique_users)
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return percent(self.events_by_type.get("purchase", 0), self.events_by_type.get("view", 0))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -130,6 +190,7 @@ class DailySummary:
             "buyers": self.buyers,
             "window_shoppers": self.window_shoppers,
             "buyer_rate": self.buyer_rate,
+            "conversion_rate": self.conversion_rate,
             "top_5_viewed_products": [asdict(p) for p in self.top_5_viewed_products],
             "conversion_by_category": [asdict(c) for c in self.conversion_by_category],
             "funnel": self.funnel.as_dict(),
@@ -137,5 +198,10 @@ class DailySummary:
                 "count": self.flash_sale_alerts.count,
                 "top_products": [asdict(p) for p in self.flash_sale_alerts.top_products],
             },
+            "hourly_traffic": [
+                asdict(h) | {"start": h.start.isoformat()} for h in self.hourly_traffic
+            ],
+            "trends": [t.as_dict() for t in self.trends],
+            "reconciliation": self.reconciliation.as_dict() if self.reconciliation else None,
             "generated_at": self.generated_at.isoformat(),
         }

@@ -2,7 +2,7 @@
 
 Runs against the broker in TEST_KAFKA_BOOTSTRAP (scripts/test-with-broker.sh starts one).
 Knobs for quicker or wider runs: BENCH_ONLY (throughput,streaming,latency,simulator,report,
-dedup), BENCH_PROCESSES (the N of "ours, N processes"; default one per CPU, at most 4),
+dedup,backtest), BENCH_PROCESSES (the N of "ours, N processes"; default one per CPU, at most 4),
 BENCH_PEERS (quix, spark: `make bench-peers`; empty for none), BENCH_THROUGHPUT_EVENTS,
 BENCH_EVENTS, BENCH_PARTITIONS (e.g. 1,4), BENCH_EVENT_RATE, BENCH_STREAM_TIMEOUT,
 BENCH_LATENCY_SECONDS, BENCH_SIM_EVENTS, BENCH_REPORT_EVENTS.
@@ -20,12 +20,21 @@ from pathlib import Path
 import orjson
 
 from app.workers.command import cpu_count
-from bench import dedup, latency, producer_limit, report, simulator, streaming, throughput
+from bench import (
+    backtest,
+    dedup,
+    latency,
+    producer_limit,
+    report,
+    simulator,
+    streaming,
+    throughput,
+)
 from bench.probes import load_average, log
 from bench.table import Row, format_table
 
 RESULTS = Path(__file__).parent / "results"
-SECTIONS = ("throughput", "streaming", "latency", "simulator", "report", "dedup")
+SECTIONS = ("throughput", "streaming", "latency", "simulator", "report", "dedup", "backtest")
 
 
 def _env(name: str, default: str) -> str:
@@ -154,6 +163,8 @@ def main() -> None:
             f"{figures['without_ids_events_per_s']:,} ev/s without ids", figures["ratio"],  # type: ignore[arg-type]
             "apply + flush over dict stores, best of 5 each, alternated",
         ))  # fmt: skip
+    if "backtest" in only:
+        rows += backtest.bench_rows(result)
     result["table"] = [row.as_dict() for row in rows]
     result["machine"]["loadavg_end"] = load_average()  # type: ignore[index]
     result["duration_s"] = round(time.monotonic() - began)

@@ -175,3 +175,29 @@ def _write(table: pa.Table, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd")
     return path
+
+
+def flash_sale(
+    product: str, start: datetime, views: int, purchases: int
+) -> list[dict[str, object]]:
+    """A burst over four minutes: `views` views, then `purchases` purchases at its end."""
+    step = timedelta(minutes=4) / max(views, 1)
+    burst = [event_at(start + i * step, f"fan_{i % 40}", "view", product) for i in range(views)]
+    end = start + timedelta(minutes=4)
+    burst += [event_at(end + timedelta(seconds=i), f"fan_{i}", "purchase", product)
+              for i in range(purchases)]  # fmt: skip
+    return [{**event, "product_category": "flash"} for event in burst]
+
+
+def oracle_alerts(alerts: dict[tuple[str, int], tuple[int, int, int]]) -> list[dict[str, object]]:
+    """tests/oracle.py's alerts in the ALERTS_TOPIC shape, detected 5 minutes into the window."""
+    out = []
+    for (product, start_ms), (views, carts, purchases) in sorted(alerts.items()):
+        start = datetime.fromtimestamp(start_ms / 1000, UTC)
+        out.append({
+            "alert_id": f"{product}:{start_ms}", "product_id": product,
+            "window_start": iso_ms(start), "window_end": iso_ms(start + timedelta(minutes=10)),
+            "views": views, "add_to_cart": carts, "purchases": purchases,
+            "detected_at": iso_ms(start + timedelta(minutes=5)),
+        })  # fmt: skip
+    return out

@@ -16,13 +16,15 @@ from app.settings import get_settings, load_settings
 from batch.job import ReportJob
 from tests.batch_data import (
     event_at,
-    generate_alerts,
+    flash_sale,
     generate_events,
+    oracle_alerts,
     write_alerts_parquet,
     write_events_parquet,
     write_jsonl,
 )
 from tests.batch_recount import recount
+from tests.oracle import WindowOracle
 
 NEW_YORK = ZoneInfo("America/New_York")
 FIXED_NOW = datetime(2024, 12, 1, 12, 0, tzinfo=UTC)
@@ -41,23 +43,46 @@ def _edge_events() -> list[dict[str, object]]:
     ]
 
 
+def _flash_sales() -> list[dict[str, object]]:
+    """Bursts that alert (few purchases) on the days the tests report, and one that does not."""
+    return [
+        *flash_sale("flash_a", datetime(2024, 3, 10, 12, tzinfo=UTC), 150, 2),
+        *flash_sale("flash_b", datetime(2024, 3, 10, 23, 57, tzinfo=UTC), 130, 0),
+        *flash_sale("flash_a", datetime(2024, 3, 11, 3, tzinfo=UTC), 180, 4),
+        *flash_sale("flash_c", datetime(2024, 11, 3, 6, 30, tzinfo=UTC), 120, 1),
+        *flash_sale("hot_seller", datetime(2024, 3, 10, 15, tzinfo=UTC), 200, 30),
+    ]
+
+
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three days of events (8,000 users) plus DST-edge events, as JSONL and sink Parquet."""
-    root = tmp_path_factory.mktemp("batch-data")
-    events = generate_events(
+def events() -> list[dict[str, object]]:
+    """Three days of events (8,000 users), flash sales and DST-edge events, in time order."""
+    generated = generate_events(
         datetime(2024, 3, 9, tzinfo=UTC), datetime(2024, 3, 12, tzinfo=UTC),
         count=90_000, users=8_000, products=60, seed=7,
     )  # fmt: skip
-    events += generate_events(
+    generated += generate_events(
         datetime(2024, 11, 2, 20, tzinfo=UTC), datetime(2024, 11, 4, 8, tzinfo=UTC),
         count=20_000, users=3_000, products=40, seed=11,
     )  # fmt: skip
-    events = sorted(events + _edge_events(), key=lambda e: str(e["timestamp"]))
-    alerts = generate_alerts(
-        datetime(2024, 3, 9, 12, tzinfo=UTC), datetime(2024, 3, 11, 12, tzinfo=UTC),
-        count=60, seed=3,
-    )  # fmt: skip
+    everything = generated + _edge_events() + _flash_sales()
+    return sorted(everything, key=lambda e: str(e["timestamp"]))
+
+
+@pytest.fixture(scope="module")
+def oracle(events: list[dict[str, object]]) -> WindowOracle:
+    """The stream's rule over the events in stored order (one partition)."""
+    return WindowOracle().feed_all((0, e) for e in events)
+
+
+@pytest.fixture(scope="module")
+def dataset(
+    tmp_path_factory: pytest.TempPathFactory, events: list[dict[str, object]], oracle: WindowOracle
+) -> Path:
+    """The events as JSONL and sink Parquet; the alerts those the stream's rule gives them."""
+    root = tmp_path_factory.mktemp("batch-data")
+    alerts = oracle_alerts(oracle.alerts)
+    assert len(alerts) > 20
     write_jsonl(events, root / "events.jsonl")
     write_jsonl(alerts, root / "alerts.jsonl")
     write_events_parquet(events, root / "data")
@@ -100,10 +125,11 @@ def _report(data_dir: Path, day: date, tz: str) -> dict[str, object]:
     ],
 )
 def test_report_equals_independent_recount(
-    report_env: Path, dataset: Path, day: date, tz: str
+    report_env: Path, dataset: Path, oracle: WindowOracle, day: date, tz: str
 ) -> None:
     report = _report(report_env, day, tz)
-    expected = recount(dataset / "events.jsonl", dataset / "alerts.jsonl", day, tz)
+    expected = recount(dataset / "events.jsonl", dataset / "alerts.jsonl", day, tz,
+                       oracle=oracle, checks=True)  # fmt: skip
     assert report["generated_at"] == FIXED_NOW.isoformat()
     del report["generated_at"]
     assert report == expected
