@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 from aiokafka.structs import TopicPartition
 from mode import Service
 
@@ -79,7 +79,10 @@ class AlertSinkService(Service):
     async def _store(self) -> None:
         assert self.consumer is not None
         while not self.should_stop:
-            polled = await self.consumer.getmany(timeout_ms=1000, max_records=1000)
+            try:
+                polled = await self.consumer.getmany(timeout_ms=1000, max_records=1000)
+            except ConsumerStoppedError:
+                return  # on_stop stopped the consumer under this poll: a clean stop
             for tp, records in polled.items():
                 await self._store_partition(self.consumer, tp, records)
             await self._commit_moved_positions(self.consumer, skip=set(polled))

@@ -178,26 +178,30 @@ class PartitionIncidents:
 
     def advance(self, windows: WindowCounts, now_ms: int) -> list[IncidentRecord]:
         """Refresh open incidents from the current counts and the watermark: resolve those
-        whose burst is over, send a due update for the others. Call after every batch."""
+        whose burst is over, send a due update for the others. Call after every batch.
+        While the watermark is unknown (a start, before every source partition reported),
+        nothing resolves, but the windows alerts added still go out as updates."""
         if not self.open:
             return []
         watermark = windows.watermark_ms
-        if watermark == NO_WATERMARK:
-            return []
+        known = watermark != NO_WATERMARK
         records = []
         for incident in list(self.open.values()):
-            live_purchases = self._refresh(incident, windows, watermark, self._refreshed_to)
-            if (
-                live_purchases and min(live_purchases) >= self.purchases_threshold
-            ) or self._too_late_to_join(incident, self.spec.first_open_start(watermark)):
-                records.append(self._resolve(incident, windows, now_ms))
-            elif incident.changed and now_ms - incident.emitted_at_ms >= self.update_every_ms:
+            if known:
+                live_purchases = self._refresh(incident, windows, watermark, self._refreshed_to)
+                if (
+                    live_purchases and min(live_purchases) >= self.purchases_threshold
+                ) or self._too_late_to_join(incident, self.spec.first_open_start(watermark)):
+                    records.append(self._resolve(incident, windows, now_ms))
+                    continue
+            if incident.changed and now_ms - incident.emitted_at_ms >= self.update_every_ms:
                 incident.changed = False
                 records.append(self._record(incident, "updated", now_ms))
                 self._store(incident)
             elif incident.changed:
                 self._store(incident)
-        self._refreshed_to = watermark
+        if known:
+            self._refreshed_to = watermark
         return records
 
     def _refresh(

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import ConsumerStoppedError
 from aiokafka.structs import TopicPartition
 from mode import Service
 
@@ -215,6 +216,8 @@ class IngestService(Service):
                 continue
             try:
                 polled = await self.consumer.getmany(timeout_ms=500, max_records=5000)
+            except ConsumerStoppedError:
+                return  # on_stop stopped the consumer under this poll: a clean stop
             except Exception as exc:
                 # Decoding raises aiokafka's errors (codec library missing, CRC, malformed
                 # records) and the decompressors' own (cramjam, zlib, gzip): any of them, but

@@ -31,6 +31,9 @@ class InputRecord(Protocol):
     value: bytes | None
 
 
+WATERMARK_EVERY_MS = 1000  # how often a source tells a worker partition it sent nothing to
+
+
 @dataclass
 class RoutedRecords:
     """Everything one poll of one source partition turned into."""
@@ -54,6 +57,7 @@ class IngestRouter:
         self.max_seen: dict[int, int] = {}
         self.source_partitions = 1  # of the input topic; set once the consumer knows it
         self._partition_of: dict[str, int] = {}
+        self._told: dict[tuple[int, int], int] = {}  # (source, target) -> when, clock ms
 
     def watermark(self, source_partition: int, now_ms: int) -> int:
         """Event time behind which windows close: never past what the clock supports."""
@@ -119,7 +123,25 @@ class IngestRouter:
             out.batches[target] = ProductBatch(
                 source_partition, self.source_partitions, watermark, target_rows
             )
+        self._tell_watermark(out, source_partition, watermark, now_ms)
         return out
+
+    def _tell_watermark(self, out: RoutedRecords, source: int, watermark: int, now_ms: int) -> None:
+        """Add an empty batch for each worker partition this poll sent no rows to and that has
+        not heard this source's watermark for WATERMARK_EVERY_MS: with input keyed by product,
+        a worker partition gets rows from one source partition only, and would otherwise wait
+        SOURCE_IDLE_S for the others before it knows a watermark (closing windows, resolving
+        incidents)."""
+        if watermark == NO_WATERMARK:
+            return
+        for target in range(self.partitions):
+            if target in out.batches:
+                self._told[(source, target)] = now_ms
+            elif now_ms - self._told.get((source, target), -WATERMARK_EVERY_MS) >= (
+                WATERMARK_EVERY_MS
+            ):
+                self._told[(source, target)] = now_ms
+                out.batches[target] = ProductBatch(source, self.source_partitions, watermark, [])
 
 
 def _is_position_id(event_id: str, position_id: str) -> bool:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 from aiokafka.structs import TopicPartition
 from mode import Service
 
@@ -161,18 +161,26 @@ class WindowStage(Service):
         while not self.should_stop:
             try:
                 await self._recover_assigned()
-            except KafkaError as exc:  # the broker is away; what was committed is safe
+            except (KafkaError, ConsumerStoppedError) as exc:
+                if self.should_stop:
+                    return  # stopped mid-recovery: nothing of it was committed
+                # The broker is away; what was committed is safe.
                 logger.warning("windows: recovery failed (%s); retrying in %.0f s", exc, backoff)
                 await self.sleep(backoff)
                 backoff = min(backoff * 2, RETRY_MAX_S)
                 continue
             backoff = RETRY_FIRST_S
-            polled = await consumer.getmany(timeout_ms=500, max_records=MAX_POLL_RECORDS)
+            try:
+                polled = await consumer.getmany(timeout_ms=500, max_records=MAX_POLL_RECORDS)
+            except ConsumerStoppedError:
+                return  # on_stop stopped the consumer under this poll: a clean stop
             if not polled:
                 continue
             try:
                 await self._process(polled)
             except Exception as exc:
+                if self.should_stop:
+                    return  # stopped mid-checkpoint: not committed, replayed on the next start
                 # Not Kafka (those reset one partition, below): a batch that cannot be
                 # applied. Stop rather than skip it; nothing of it was committed.
                 logger.exception("windows: applying a batch failed; stopping the worker")

@@ -10,7 +10,7 @@ import pytest
 from agents.incidents import IncidentRecord, PartitionIncidents, incident_table
 from agents.window_state import PartitionWindows
 from app.product_batches import ProductBatch, Row
-from app.windows import WindowSpec
+from app.windows import NO_WATERMARK, WindowSpec
 from tests.incident_cases import MIN, T0, Event, burst, filler, ms, scenarios, summary_of_records
 from tests.incident_oracle import TYPES, IncidentOracle
 
@@ -29,6 +29,7 @@ class Stage:
         )  # fmt: skip
         self.incidents = PartitionIncidents(SPEC, 100, 5, 600_000, 0, incidents, list(incidents))
         self.records: list[IncidentRecord] = []
+        self.sources = 1  # input partitions: with more, the watermark waits for them all
         self.max_seen: int | None = None
         self.seq = 0
 
@@ -41,7 +42,7 @@ class Stage:
             if depth >= 0:
                 rows.append([product, TYPES[kind], t, self.seq, depth])
         assert self.max_seen is not None
-        alerts = self.windows.apply(ProductBatch(0, 1, self.max_seen - MIN, rows))
+        alerts = self.windows.apply(ProductBatch(0, self.sources, self.max_seen - MIN, rows))
         self.records += self.incidents.add_alerts(alerts, self.windows, now_ms)
         self.records += self.incidents.advance(self.windows, now_ms)
         self.windows.flush()
@@ -138,3 +139,19 @@ def test_an_incident_opens_with_every_window_its_first_batch_took_past_the_thres
     (opened,) = stage.records
     assert (opened.event, opened.value["windows"], opened.value["sequence"]) == ("opened", 10, 0)
     assert opened.value["first_window_start"] == "2026-11-27T07:51:00Z"
+
+
+def test_updates_go_out_while_the_watermark_is_still_unknown() -> None:
+    """Right after a start, before every source partition has reported, nothing can resolve,
+    but a burst that grows is still told (the trial of issue 15 saw no update for minutes)."""
+    stage = Stage()
+    stage.sources = 2  # the second never reports here
+    stage.incidents.update_every_ms = 60_000
+    stage.feed(burst("a", T0, 101, spread=MIN // 2), now_ms=0)  # the newest windows alert
+    stage.feed(burst("a", T0 + MIN, 120, spread=MIN // 2), now_ms=61_000)
+    assert stage.windows.watermark_ms == NO_WATERMARK
+    assert [(r.event, r.value["sequence"]) for r in stage.records] == [
+        ("opened", 0),
+        ("updated", 1),
+    ]
+    assert stage.records[1].value["windows"] > stage.records[0].value["windows"]

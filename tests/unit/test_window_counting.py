@@ -161,6 +161,21 @@ def test_ingest_resending_from_the_start_after_expiry_counts_and_alerts_nothing_
             assert pipeline.states[q].window_counts(product, start) == counts, (product, start)
 
 
+def test_a_worker_partition_knows_the_watermark_of_sources_that_send_it_no_rows() -> None:
+    """Input keyed by product over as many partitions as the worker's: each worker partition
+    gets rows from one source only, and must still hear every source's watermark (else it
+    waited SOURCE_IDLE_S after each start before closing a window or resolving an incident)."""
+    pipeline = Pipeline(2)
+    products = [f"p{n}" for n in range(50)]
+    mine = [p for p in products if product_partition(p, 2) == 0][:2]
+    for source, product in enumerate(mine):
+        event = {"user_id": "u", "product_id": product, "event_type": "view",
+                 "timestamp": 1_795_766_400_000 + source}  # fmt: skip
+        pipeline.feed(source, [Record(0, orjson.dumps(event))])
+    assert pipeline.states[1].stored_slices() == {}  # no rows reached partition 1
+    assert [state.watermark_ms for state in pipeline.states] == [1_795_766_340_000] * 2
+
+
 RETRY_T0 = 1_795_766_400_000  # a window start: the 60 views fall in one slice
 
 
