@@ -11,14 +11,13 @@ A checkpoint of worker partition `p` runs, in this order:
 5. commit. Only now are the alerts and incidents printed and counted.
 
 Kafka makes the changelog, the alerts, the incident records and the input offset visible
-together or not at all
-(read_committed). A crash anywhere before step 5 leaves none of them: the next owner's producer
-takes the same transactional id, which aborts the open transaction, recovers the state of the
-last commit from the changelog and replays the input from the offset committed with it. So a
-decided alert can be neither lost (it is in the same commit as the counts that decided it) nor
-sent twice (the replay finds its marker). This is Kafka Streams' exactly-once design with one
-producer per task (KIP-98, KIP-129): the stable per-partition id is what fences a killed or
-stalled previous owner.
+together or not at all (read_committed). A crash anywhere before step 5 leaves none of them:
+the next owner's producer takes the same transactional id, which aborts the open transaction,
+recovers the state of the last commit from the changelog and replays the input from the
+offset committed with it. So a decided alert can be neither lost (it is in the same commit as
+the counts that decided it) nor sent twice (the replay finds its marker). This is Kafka
+Streams' exactly-once design with one producer per task (KIP-98, KIP-129): the stable
+per-partition id is what fences a killed or stalled previous owner.
 """
 
 from __future__ import annotations
