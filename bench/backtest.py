@@ -28,7 +28,7 @@ import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from app.simulator.wire import partition_for
+from app.kafka.partitioner import kafka_partition
 from app.storage.schema import EVENTS_SCHEMA
 from batch.backtest import Backtest, epoch_ms
 from batch.backtest_rule import Thresholds, WindowRule
@@ -70,8 +70,8 @@ def store_like_the_sink(jsonl: Path, data_dir: Path) -> None:
             row[0] for row in con.execute("SELECT DISTINCT product_id FROM lines").fetchall()
         ]
         con.execute("CREATE TABLE keyed (product_id VARCHAR, kafka_partition INTEGER)")
-        con.executemany("INSERT INTO keyed VALUES (?, ?)",
-                        [(p, partition_for(p.encode(), PARTITIONS)) for p in products])  # fmt: skip
+        keyed = [(p, kafka_partition(p.encode(), PARTITIONS)) for p in products]
+        con.executemany("INSERT INTO keyed VALUES (?, ?)", keyed)
         con.execute("""
             CREATE TABLE events AS
             SELECT event_id, user_id, session_id, product_id, product_category, event_type,

@@ -38,7 +38,7 @@ def batches(events: int, with_ids: bool, seed: int = 3) -> list[ProductBatch]:
 
 def timed(prepared: list[ProductBatch]) -> float:
     state = PartitionWindows(
-        SPEC, 100, 5, 3_600_000, {}, {},  # type: ignore[arg-type]
+        SPEC, 100, 5, 3_600_000, {}, {},
         stored_slice_keys=(), stored_alert_keys=(),
     )  # fmt: skip
     began = time.perf_counter()

@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from datetime import datetime
+from typing import Any
 
 from quixstreams import Application
 
@@ -23,11 +24,11 @@ bootstrap, topic_name, expected, case = sys.argv[1], sys.argv[2], int(sys.argv[3
 seen = {"events": 0, "first": 0.0, "last": 0.0}
 
 
-def event_ms(value: dict, key: object, timestamp: int, headers: object) -> int:
+def event_ms(value: dict[str, Any], key: object, timestamp: int, headers: object) -> int:
     return int(datetime.fromisoformat(value["timestamp"]).timestamp() * 1000)
 
 
-def count_progress(value: dict) -> None:
+def count_progress(value: dict[str, Any]) -> None:
     if seen["events"] == 0:
         seen["first"] = time.perf_counter()
         print("BENCH start", flush=True)
