@@ -28,7 +28,7 @@ from app.kafka.broker import free_port
 from app.settings import Settings
 from tests.batch_smtp import start_server
 from tests.compose_files import load_compose, service_environment
-from tests.integration.worker import read_topic
+from tests.integration.worker import free_web_ports, read_topic
 
 COMPOSE = load_compose()
 VENV_BIN = Path(sys.executable).parent
@@ -146,7 +146,7 @@ def local(kafka_bootstrap: str, tmp_path: Path) -> Iterator[LocalAddresses]:
     data_dir.mkdir()
     try:
         yield LocalAddresses(
-            kafka_bootstrap, data_dir, controller.port, free_port(), uuid.uuid4().hex[:8]
+            kafka_bootstrap, data_dir, controller.port, free_web_ports(), uuid.uuid4().hex[:8]
         )
     finally:
         controller.stop()

@@ -4,6 +4,7 @@ and one of them killed with -9 mid-stream is restarted without losing or doublin
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import signal
 import zlib
@@ -24,6 +25,7 @@ from tests.integration.worker import (
     WorkerEnv,
     alerts_of,
     read_topic,
+    serving,
     wait_drained,
 )
 from tests.oracle import WindowOracle, timestamp_ms
@@ -71,6 +73,18 @@ async def wait_shared(workers: SupervisedWorkers, count: int) -> dict[str, list[
     raise AssertionError(msg)
 
 
+async def wait_both_serving(workers: SupervisedWorkers) -> None:
+    """Until both processes' /health answers 200: in their groups, partitions recovered."""
+    second = copy.copy(workers.env)
+    second.web_port = workers.env.web_port + 1
+    for _ in range(900):
+        assert workers.alive(), workers.log()[-3000:]
+        if await serving(workers.env) and await serving(second):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the processes never both served:\n{workers.log()[-3000:]}")
+
+
 async def produce_keyed(
     bootstrap: str, topic: str, placed: list[tuple[int, dict[str, object]]], after: asyncio.Event
 ) -> None:
@@ -116,6 +130,7 @@ async def test_two_processes_share_the_work_and_survive_a_kill_9(
         assert f"(pid {victim}) exited with signal SIGKILL; restarting it" in workers.log()
         await wait_drained(workers, timeout=300)
         await wait_shared(workers, 2)  # the restarted process took its share back
+        await wait_both_serving(workers)  # and recovered it: else its windows answer 503
 
         alerts = alerts_of(await read_topic(kafka_bootstrap, env.alerts_topic))
         ids = Counter(a["alert_id"] for a in alerts)

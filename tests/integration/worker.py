@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,12 +23,38 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.structs import TopicPartition
 
-from app.kafka.broker import free_port
 from app.kafka.topics import topic_partitions, topic_tail
 
 FAUST = str(Path(sys.executable).parent / "faust")
 CLICKSTREAM = str(Path(sys.executable).parent / "clickstream")
 CHILD = re.compile(r"worker process (\d+): pid (\d+)")  # the supervisor's log line
+
+
+WEB_PORTS = range(20_000, 32_000)  # below Linux's ephemeral range (32768-60999)
+_PORTS = random.SystemRandom()  # pytest-randomly reseeds `random` alike for every test
+
+
+def free_web_ports(count: int = 4) -> int:
+    """The first of `count` consecutive ports free now, for WEB_PORT (a supervisor with N
+    processes binds WEB_PORT ... WEB_PORT+N-1). Taken below the ephemeral range, so that the
+    Kafka clients' outgoing connections cannot take WEB_PORT+1 between this check and the
+    bind, as they did with a kernel-chosen port."""
+    for _ in range(200):
+        first = _PORTS.randrange(WEB_PORTS.start, WEB_PORTS.stop - count)
+        held: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        return first
+    msg = f"no {count} consecutive free ports in {WEB_PORTS}"
+    raise AssertionError(msg)
 
 
 @dataclass
@@ -45,7 +73,7 @@ class WorkerEnv:
         self.alerts_topic = f"alerts-{tag}"
         self.incidents_topic = f"incidents-{tag}"
         self.dlq_topic = f"dlq-{tag}"
-        self.web_port = free_port()
+        self.web_port = free_web_ports()
 
     @property
     def internal_topic(self) -> str:
@@ -58,7 +86,7 @@ class WorkerEnv:
     def sibling(self, data_dir: Path) -> WorkerEnv:
         """Another worker of the same deployment (topics, group, settings): own dir and port."""
         other = copy.copy(self)
-        other.data_dir, other.web_port, other.extra = data_dir, free_port(), dict(self.extra)
+        other.data_dir, other.web_port, other.extra = data_dir, free_web_ports(), dict(self.extra)
         return other
 
     def environ(self) -> dict[str, str]:
