@@ -93,7 +93,8 @@ def parse_alert_record(raw: bytes | None) -> AlertRecord | None:
         return None
 
 
-def _problem(exc: ValueError) -> str:
+def validation_problem(exc: ValueError) -> str:
+    """One line for a record that failed to parse: the first field and what was wrong."""
     if not isinstance(exc, ValidationError):
         return str(exc)
     first = exc.errors(include_url=False, include_input=False)[0]
@@ -120,6 +121,6 @@ class AlertRecordReader:
                     "%s: skipping a record that is not an alert at %s[%s]@%s (%s); "
                     'further ones are only counted in %s{reader="%s"}',
                     self.reader, record.topic, record.partition, record.offset,
-                    _problem(exc), SKIPPED.name, self.reader,
+                    validation_problem(exc), SKIPPED.name, self.reader,
                 )  # fmt: skip
             return None

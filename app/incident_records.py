@@ -18,10 +18,10 @@ import logging
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass
 
-from app.alert_records import Count, Name, UtcTime
+from app.alert_records import Count, Name, UtcTime, validation_problem
 from app.metrics import REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -86,14 +86,6 @@ def parse_incident_value(raw: bytes | None) -> tuple[IncidentRecord, dict[str, A
     return _ADAPTER.validate_json(raw), published
 
 
-def _problem(exc: ValueError) -> str:
-    if not isinstance(exc, ValidationError):
-        return str(exc)
-    first = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else str(first["msg"])
-
-
 class IncidentRecordReader:
     """Parses one reader's consumed records: skips, counts and logs (once) the non-incidents."""
 
@@ -119,6 +111,6 @@ class IncidentRecordReader:
                     "%s: skipping a record that is not an incident at %s[%s]@%s (%s); "
                     'further ones are only counted in %s{reader="%s"}',
                     self.reader, record.topic, record.partition, record.offset,
-                    _problem(exc), SKIPPED.name, self.reader,
+                    validation_problem(exc), SKIPPED.name, self.reader,
                 )  # fmt: skip
             return None
