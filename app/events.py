@@ -113,23 +113,60 @@ def parse_timestamp_ms(value: object) -> int:
             raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp {value!r} is not a time")
         ms = _epoch_ms(value)
     elif isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            return parse_timestamp_ms(int(text))
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidEventError(
-                Reason.BAD_TIMESTAMP, f"timestamp {value[:64]!r} is not ISO-8601 or epoch"
-            ) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        ms = (parsed - _EPOCH) // _ONE_MS  # exact: datetimes hold whole microseconds
+        fast = _utc_millis_ms(value)
+        if fast is not None:
+            ms = fast
+        else:
+            text = value.strip()
+            if text.isdigit():
+                return parse_timestamp_ms(int(text))
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                raise InvalidEventError(
+                    Reason.BAD_TIMESTAMP, f"timestamp {value[:64]!r} is not ISO-8601 or epoch"
+                ) from None
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            ms = (parsed - _EPOCH) // _ONE_MS  # exact: datetimes hold whole microseconds
     else:
         raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp has type {type(value).__name__}")
     if ms < _MIN_MS:
         raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp {value!r} is before 2000")
     return ms
+
+
+_SECOND_MS: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:SS" -> epoch ms, for _utc_millis_ms
+_SECOND_CACHE_SIZE = 100_000
+_MILLIS = {f"{i:03d}": i for i in range(1000)}
+
+
+def _utc_millis_ms(text: str) -> int | None:
+    """`YYYY-MM-DDTHH:MM:SS.mmmZ` (what JavaScript's toISOString and our simulator write) to
+    epoch ms, or None for any other form. The same value as the general ISO path at a
+    fraction of its cost (timedelta arithmetic dominates that): each distinct second is
+    parsed once and looked up after."""
+    if len(text) != 24 or text[23] != "Z" or text[19] != ".":
+        return None
+    millis = _MILLIS.get(text[20:23])
+    if millis is None:
+        return None
+    second = text[:19]
+    base = _SECOND_MS.get(second)
+    if base is None:
+        if (
+            text[4] != "-" or text[7] != "-" or text[10] not in "T "
+            or text[13] != ":" or text[16] != ":"
+        ):  # fmt: skip
+            return None
+        try:
+            parsed = datetime.fromisoformat(second)
+        except ValueError:
+            return None
+        if len(_SECOND_MS) >= _SECOND_CACHE_SIZE:
+            _SECOND_MS.clear()
+        base = _SECOND_MS[second] = (parsed.replace(tzinfo=UTC) - _EPOCH) // _ONE_MS
+    return base + millis
 
 
 def _epoch_ms(value: int | float) -> int:
