@@ -39,13 +39,17 @@ from mode import Service
 from agents.ingest_commit import DeadLetter, IngestDeliveryError, PartitionCommits
 from agents.ingest_router import IngestRouter
 from agents.ingest_undecodable import decode_fix, undecodable_batch
+from agents.local_handoff import Handoffs
 from agents.stall_watchdog import watch_stage
+from agents.window_stage import WindowStage
 from app import metrics
 from app.commit_state import decode_commit_state, encode_commit_state
 from app.errors import StorageError
 from app.events import Event, EventParser, Rejected
 from app.faust_app import get_app
+from app.kafka.colocation import colocated_assignor
 from app.kafka.topics import topic_partitions
+from app.product_batches import ProductBatch
 from app.settings import Settings, get_settings
 from app.storage.partition_files import PartitionedParquetWriter
 from app.storage.schema import EVENTS_DIR, EVENTS_SCHEMA
@@ -133,6 +137,8 @@ class IngestService(Service):
         self.read_to: dict[TopicPartition, int] = {}  # positions after the last handled poll
         self._logged_reasons: set[str] = set()
         self._pending: list[asyncio.Future[object]] = []
+        self.handoffs = Handoffs()  # batches handed to this process's window stage
+        self._send_lock = asyncio.Lock()  # keeps each target's batches in order
         self._flush_lock = asyncio.Lock()  # the revoke listener flushes from another task
         self._flush_task: asyncio.Task[None] | None = None
         self.consumer: AIOKafkaConsumer | None = None
@@ -169,6 +175,7 @@ class IngestService(Service):
         self.admin = AIOKafkaAdminClient(bootstrap_servers=servers)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=servers, group_id=self.group_id,
+            client_id=f"ingest@{app.conf.canonical_url}",
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=5000, max_partition_fetch_bytes=4 << 20,
@@ -177,6 +184,7 @@ class IngestService(Service):
             # 20 ms still gathers a hundred events per poll.
             fetch_min_bytes=256 << 10, fetch_max_wait_ms=20,
             metadata_max_age_ms=30_000,  # notice added input partitions within 30 s
+            partition_assignment_strategy=(colocated_assignor(str(app.conf.canonical_url)),),
         )  # fmt: skip
         await self.producer.start()
         await self.admin.start()
@@ -262,12 +270,10 @@ class IngestService(Service):
             if not records:
                 return
         routed = self.router.route(tp.topic, tp.partition, records, now_ms)  # type: ignore[arg-type]
-        topic = self.settings.product_events_topic
+        highwater = self.consumer.highwater(tp) if self.consumer is not None else None
+        behind = highwater is not None and highwater > records[-1].offset + 1  # type: ignore[attr-defined]
         for target, batch in routed.batches.items():
-            for chunk in batch.chunks(MAX_ROWS_PER_MESSAGE):
-                self._pending.append(
-                    await self.producer.send(topic, chunk.encode(), partition=target)
-                )
+            await self._deliver(target, batch, behind)
         if tp not in self.resumed:  # revoked while sending: the new owner replays these
             return
         for event_type, count in Counter(e.event_type for e in routed.events).items():
@@ -286,6 +292,32 @@ class IngestService(Service):
             buffer.events.extend(routed.events)
         else:  # a replay of offsets already in Parquet
             buffer.events.extend(e for e in routed.events if e.kafka_offset > durable)
+
+    async def _deliver(self, target: int, batch: ProductBatch, behind: bool) -> None:
+        """Hand the batch to this process's window stage when it owns `target`, else send it
+        through PRODUCT_EVENTS_TOPIC (agents.local_handoff). `behind`: more input waits."""
+        async with self._send_lock:
+            stage = WindowStage.running
+            while True:
+                offered = stage.inbox(target) if stage is not None else None
+                inbox = self.handoffs.inbox(target, offered)
+                if inbox is None or not inbox.full():
+                    break
+                await inbox.room()
+            for send in self.handoffs.plan(target, batch, offered, behind):
+                await self._send(target, send)
+
+    async def _resend_lost(self, target: int) -> None:
+        """Send through Kafka, in order, the handoffs to `target` whose inbox closed before a
+        checkpoint held them."""
+        for batch in self.handoffs.lost(target):
+            await self._send(target, batch)
+
+    async def _send(self, target: int, batch: ProductBatch) -> None:
+        assert self.producer is not None
+        topic = self.settings.product_events_topic
+        for chunk in batch.chunks(MAX_ROWS_PER_MESSAGE):
+            self._pending.append(await self.producer.send(topic, chunk.encode(), partition=target))
 
     def _dead_letter(self, tp: TopicPartition, record: object, rejected: Rejected) -> DeadLetter:
         headers = list(getattr(record, "headers", ()) or ())
@@ -428,8 +460,17 @@ class IngestService(Service):
         self.sink_failing.set(1)
 
     async def _await_sends(self) -> None:
-        """Wait for every batch sent so far; a send the producer gave up on stops the worker."""
+        """Wait for every batch handed or sent so far; a send the producer gave up on stops the
+        worker."""
         assert self.producer is not None
+        # Batches handed to the window stage count once a checkpoint holds them; those whose
+        # inbox closed first go through Kafka now, like any other send.
+        handed = self.handoffs.pending()
+        if handed:
+            await asyncio.wait(handed)
+        async with self._send_lock:
+            for target in self.handoffs.targets():
+                await self._resend_lost(target)
         # Taken first: sends made while the flush waits belong to later offsets and the next
         # flush; the producer's flush delivers these (and those) before it returns.
         pending, self._pending = self._pending, []

@@ -10,6 +10,11 @@ windows the event still counts toward (see `app.windows.WindowSpec.open_depth`).
 element, `event_id`, follows only when the producer supplied one (the window stage counts an
 id once); an event without one costs no bytes for it.
 
+A batch may instead be a handoff barrier (`barrier` set, no rows): the ingest stage sends it
+through this topic before it hands a source partition's batches to a window partition in its
+own process (`agents.local_handoff`); everything that source sent here before is ordered
+ahead of it.
+
 A message must fit the broker's max.message.bytes (about 1 MB by default) whatever the ids:
 `ProductBatch.chunks` bounds both the rows and the encoded bytes of each message.
 """
@@ -40,12 +45,14 @@ class ProductBatch:
     source_partitions: int
     watermark_ms: int
     rows: list[Row]
+    barrier: str | None = None  # a handoff barrier's token (then `rows` is empty)
 
     def encode(self) -> bytes:
-        return orjson.dumps(
-            {"sp": self.source_partition, "n": self.source_partitions, "w": self.watermark_ms,
-             "e": self.rows}
-        )  # fmt: skip
+        obj = {"sp": self.source_partition, "n": self.source_partitions, "w": self.watermark_ms,
+               "e": self.rows}  # fmt: skip
+        if self.barrier is not None:
+            obj["b"] = self.barrier
+        return orjson.dumps(obj)
 
     def chunks(self, max_rows: int, max_bytes: int = MAX_MESSAGE_BYTES) -> list[ProductBatch]:
         """This batch split, rows in order, into messages of at most `max_rows` rows that
@@ -74,7 +81,7 @@ class ProductBatch:
     @classmethod
     def decode(cls, raw: bytes) -> ProductBatch:
         obj = orjson.loads(raw)
-        return cls(int(obj["sp"]), int(obj["n"]), int(obj["w"]), obj["e"])
+        return cls(int(obj["sp"]), int(obj["n"]), int(obj["w"]), obj["e"], obj.get("b"))
 
 
 def product_partition(product_id: str, partitions: int) -> int:

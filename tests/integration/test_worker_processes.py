@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import random
 import signal
 import zlib
 from collections import Counter
@@ -18,6 +19,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.protocol.group import MemberAssignment
 
+from app.kafka.partitioner import kafka_partition
+from app.product_batches import ProductBatch
 from tests.integration.test_streaming_faults import create_topic, parquet_rows, shop_events
 from tests.integration.test_streaming_windows import check_windows
 from tests.integration.worker import (
@@ -54,6 +57,26 @@ async def owners(env: WorkerEnv) -> dict[str, list[frozenset[int]]]:
                             owned.append(parts)
             described[stage] = owned
         return described
+    finally:
+        await admin.close()
+
+
+async def by_process(env: WorkerEnv, stage: str) -> dict[str, frozenset[int]]:
+    """A stage's partitions per worker process (its web URL, from the member's client id)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=env.bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([f"{env.app_id}-{stage}"])
+        out = {}
+        for info in response.to_object()["groups"]:
+            for member in info["members"]:
+                url = member["client_id"].partition("@")[2]
+                parts: frozenset[int] = frozenset()
+                if member["member_assignment"]:
+                    assignment = MemberAssignment.decode(member["member_assignment"])
+                    parts = frozenset(p for _, ps in assignment.assignment for p in ps)
+                out[url] = parts
+        return out
     finally:
         await admin.close()
 
@@ -148,4 +171,68 @@ async def test_two_processes_share_the_work_and_survive_a_kill_9(
         producing.cancel()
         workers.stop()
         await asyncio.gather(producing, return_exceptions=True)
+    assert workers.proc is not None and workers.proc.returncode == 0, workers.log()[-3000:]
+
+
+async def test_mixed_keys_take_both_paths_and_every_event_counts_once(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A third of the events keyed by product (input partition = worker partition: handed to
+    the window stage in memory when one process holds both), a third unkeyed, a third keyed
+    by user: those go through PRODUCT_EVENTS_TOPIC whenever their worker partition is in the
+    other process. Windows, alerts and Parquet must equal the recount all the same.
+
+    A product's events spread over several input partitions here, so the order in which a
+    worker partition sees them across sources is not the producer's: an alert's carts at its
+    101st view, and whether purchases reached 5 first, depend on it. Without purchases, which
+    windows alert and their views do not, and the final windows never do."""
+    env = WorkerEnv(kafka_bootstrap, tmp_path / "w", partitions=4)
+    await create_topic(kafka_bootstrap, env.topic, INPUT_PARTITIONS)
+    events = [
+        {**e, "event_type": "add_to_cart"} if e["event_type"] == "purchase" else e
+        for e in shop_events(30_000, seed=23)
+    ]
+    rng = random.Random(23)
+    sent: list[tuple[int, bytes | None, dict[str, object]]] = []
+    for i, event in enumerate(events):
+        key = [str(event["product_id"]).encode(), None, str(event["user_id"]).encode()][i % 3]
+        partition = rng.randrange(INPUT_PARTITIONS) if key is None else kafka_partition(key, 4)
+        sent.append((partition, key, event))
+    oracle = WindowOracle().feed_all([(p, e) for p, _, e in sent])
+    assert len(oracle.alerts) > 10
+    workers = SupervisedWorkers(env, processes=2).start()
+    try:
+        await wait_shared(workers, 2)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all",
+                                    enable_idempotence=True, linger_ms=5)  # fmt: skip
+        await producer.start()
+        try:
+            for i, (partition, key, event) in enumerate(sent):
+                if i % 200 == 0:
+                    await asyncio.sleep(0.05)  # live traffic, not one backlog
+                await producer.send(env.topic, orjson.dumps(event), key=key, partition=partition)
+            await producer.flush()
+        finally:
+            await producer.stop()
+        await wait_drained(workers, timeout=300)
+        await wait_both_serving(workers)
+        # The colocated assignor: each process reads the input partitions whose worker
+        # partitions it owns, so events keyed by product never leave their process.
+        ingest, windows = await by_process(env, "ingest"), await by_process(env, "windows")
+        assert ingest == windows and len(ingest) == 2, (ingest, windows)
+
+        alerts = alerts_of(await read_topic(kafka_bootstrap, env.alerts_topic))
+        assert [i for i, n in Counter(a["alert_id"] for a in alerts).items() if n > 1] == []
+        got = {(a["product_id"], timestamp_ms(a["window_start"])): a["views"] for a in alerts}
+        assert got == {window: counts[0] for window, counts in oracle.alerts.items()}
+        assert parquet_rows(env) == (len(events), len(events))
+        await check_windows(env, oracle)
+        # Both paths carried events: some crossed Kafka a second time, most did not.
+        repartitioned = sum(
+            len(ProductBatch.decode(value).rows)
+            for _, _, _, value, _ in await read_topic(kafka_bootstrap, env.internal_topic)
+        )
+        assert 0 < repartitioned < len(events) * 2 // 3, repartitioned
+    finally:
+        workers.stop()
     assert workers.proc is not None and workers.proc.returncode == 0, workers.log()[-3000:]
