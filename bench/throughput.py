@@ -15,7 +15,10 @@ start, one after another:
   seed's PySpark job (`spark`, in `make bench-peers`); empty for none.
 
 CPU seconds and peak RSS are of the whole process tree (for ours: the supervisor and every
-worker process), sampled from /proc; CPU counts from the start of the clock.
+worker process), sampled from /proc; CPU counts from the start of the clock. The broker's own
+CPU over the same span is reported beside it: on a 2-core machine the broker shares the cores,
+and what a pipeline asks of it (second hops, changelog writes, transactions) is part of its
+cost.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from bench.broker_cpu import broker_pid, cpu_seconds
 from bench.peers import quix_peer, spark_peer
 from bench.probes import LagProbe, create_topic, load_average, log, wait_assigned
 from bench.process_tree import TreeSampler, run_measured
@@ -83,9 +87,11 @@ async def ours(bootstrap: str, topic: str, events: int, processes: int, timeout:
         workers = SupervisedWorkers(env, processes).start()
         assert workers.proc is not None
         sampler = TreeSampler(workers.proc.pid).start()
+        broker = broker_pid(bootstrap)
         try:
             began = await wait_assigned(workers)
             sampler.mark()
+            broker_before = cpu_seconds(broker) if broker else 0.0
             drained = False
             async with LagProbe(bootstrap) as probe:
                 while time.perf_counter() - began < timeout:
@@ -101,16 +107,23 @@ async def ours(bootstrap: str, topic: str, events: int, processes: int, timeout:
             elapsed = time.perf_counter() - began
             sampler.sample()
             cpu, peak = sampler.cpu_s, sampler.peak_rss_mb
+            broker_cpu = cpu_seconds(broker) - broker_before if broker else None
         finally:
             sampler.stop()
             workers.stop()
     return {"events": events, "seconds": round(elapsed, 2), "drained": drained,
             "events_per_s": round(events / elapsed), "cpu_s": round(cpu, 1),
-            "peak_rss_mb": round(peak)}  # fmt: skip
+            "peak_rss_mb": round(peak),
+            "broker_cpu_s": None if broker_cpu is None else round(broker_cpu, 1)}  # fmt: skip
 
 
 def raw(bootstrap: str, topic: str) -> dict[str, object]:
-    return run_measured([sys.executable, "-m", "bench.raw_limit", bootstrap, topic])
+    broker = broker_pid(bootstrap)
+    before = cpu_seconds(broker) if broker else 0.0
+    found = run_measured([sys.executable, "-m", "bench.raw_limit", bootstrap, topic])
+    if broker:
+        found["broker_cpu_s"] = round(cpu_seconds(broker) - before, 1)
+    return found
 
 
 def run(bootstrap: str, events: int, processes: int, rate: float, timeout: float,
@@ -147,6 +160,8 @@ def _cells(got: object, events: int) -> tuple[str, str, float | None]:
     per_m = float(got["cpu_s"]) / events * 1e6
     bound = "" if got.get("drained", True) else "<= "
     note = f"{per_m:,.1f} CPU s/M ev, peak RSS {got['peak_rss_mb']} MB"
+    if got.get("broker_cpu_s") is not None:
+        note += f", broker {float(got['broker_cpu_s']) / events * 1e6:,.1f} CPU s/M ev"
     return f"{bound}{got['events_per_s']:,} ev/s", note, float(got["events_per_s"])
 
 
