@@ -15,11 +15,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from app.alert_records import AlertRecord
-from tests.integration.streaming_cases import MIN, SEC, T0, Timeline
 from tests.integration.test_streaming_windows import produce
-from tests.integration.web_support import get_ok, prometheus_samples
-from tests.integration.worker import Worker, WorkerEnv, group_lag
-from tests.oracle import WindowOracle, timestamp_ms
+from tests.support.streaming_cases import MIN, SEC, T0, Timeline
+from tests.support.web_api import get_ok, prometheus_samples
+from tests.support.window_oracle import WindowOracle, timestamp_ms
+from tests.support.worker import Worker, WorkerEnv, group_lag
 
 STRAY = [b"not json {", b'{"hello": "world"}']
 ABORTED = AlertRecord(

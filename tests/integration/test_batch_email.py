@@ -17,9 +17,9 @@ from app.settings import Settings, get_settings, load_settings
 from batch.delivery import Mailer, RetryPolicy
 from batch.job import ReportJob
 from batch.mail import MailConfig
-from tests.batch_data import generate_events, write_events_parquet, write_jsonl
-from tests.batch_recount import recount
-from tests.batch_smtp import self_signed_cert, server_tls_context, start_server
+from tests.support.batch_data import generate_events, write_events_parquet, write_jsonl
+from tests.support.batch_recount import recount
+from tests.support.smtp_server import self_signed_cert, server_tls_context, start_server
 
 DAY = date(2024, 3, 10)
 PASSWORD = "s3cret-Pa55-do-not-log"

@@ -1,6 +1,6 @@
 """A strict mail server: a NUL in a product id still gets through; a refused recipient is retried.
 
-The server (tests/batch_smtp.py, `StrictInbox`) answers 554 to a message holding a NUL byte
+The server (tests/support/smtp_server.py, `StrictInbox`) answers 554 to a message holding a NUL byte
 and 550 to the recipients it is told to refuse. Expected numbers come from the test's own
 events, counted with a plain loop, never from the report.
 """
@@ -21,9 +21,9 @@ from app.settings import get_settings, load_settings
 from batch.delivery import Mailer, RetryPolicy
 from batch.job import ReportJob
 from batch.mail import MailConfig
-from tests.batch_data import event_at, generate_events, write_events_parquet, write_jsonl
-from tests.batch_recount import recount
-from tests.batch_smtp import start_strict_server
+from tests.support.batch_data import event_at, generate_events, write_events_parquet, write_jsonl
+from tests.support.batch_recount import recount
+from tests.support.smtp_server import start_strict_server
 
 DAY = date(2024, 3, 10)
 NUL_PRODUCT = "p\u0000nul"

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.settings import get_settings, load_settings
 from batch.job import ReportJob
-from tests.batch_data import (
+from tests.support.batch_data import (
     event_at,
     flash_sale,
     generate_events,
@@ -23,8 +23,8 @@ from tests.batch_data import (
     write_events_parquet,
     write_jsonl,
 )
-from tests.batch_recount import recount
-from tests.oracle import WindowOracle
+from tests.support.batch_recount import recount
+from tests.support.window_oracle import WindowOracle
 
 NEW_YORK = ZoneInfo("America/New_York")
 FIXED_NOW = datetime(2024, 12, 1, 12, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ import pytest
 
 from batch.day import ReportDay
 from batch.query import compute_summary
-from tests.batch_data import event_at, generate_events, write_events_parquet, write_jsonl
-from tests.batch_recount import recount
+from tests.support.batch_data import event_at, generate_events, write_events_parquet, write_jsonl
+from tests.support.batch_recount import recount
 
 DAY = date(2024, 3, 10)
 

@@ -20,8 +20,8 @@ from batch.job import ReportJob
 from batch.lock import LockFile
 from batch.mail import MailConfig
 from batch.scheduler import JOB_ID, ReportScheduler
-from tests.batch_data import generate_events, write_events_parquet
-from tests.batch_smtp import start_server
+from tests.support.batch_data import generate_events, write_events_parquet
+from tests.support.smtp_server import start_server
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -9,7 +9,7 @@ import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.integration.test_streaming_windows import fetch_windows, produce
-from tests.integration.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
+from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
 
 MINUTE_MS = 60_000
 

@@ -12,9 +12,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.integration.test_streaming_windows import fetch_windows, produce
-from tests.integration.web_support import wait_ready
-from tests.integration.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
-from tests.oracle import timestamp_ms
+from tests.support.web_api import wait_ready
+from tests.support.window_oracle import timestamp_ms
+from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
 
 MINUTE_MS = 60_000
 LONG_URL = "https://shop.example.com/products/" + "a" * 206  # 240 characters

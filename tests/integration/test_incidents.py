@@ -13,12 +13,20 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.incident_cases import MIN, T0, Event, burst, filler, scenarios, summary_of_records
-from tests.incident_oracle import IncidentOracle
-from tests.integration.streaming_cases import stamp
 from tests.integration.test_streaming_faults import drain_like_a_supervisor
 from tests.integration.test_streaming_windows import produce
-from tests.integration.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
+from tests.support.incident_cases import (
+    MIN,
+    T0,
+    Event,
+    burst,
+    filler,
+    scenarios,
+    summary_of_records,
+)
+from tests.support.incident_oracle import IncidentOracle
+from tests.support.streaming_cases import stamp
+from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
-from tests.integration.streaming_cases import SEC, T0, stamp
 from tests.integration.test_streaming_faults import (
     POISON,
     create_topic,
@@ -25,8 +24,9 @@ from tests.integration.test_streaming_faults import (
     shop_events,
 )
 from tests.integration.test_streaming_windows import check_windows, fetch_windows
-from tests.integration.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
-from tests.oracle import WindowOracle
+from tests.support.streaming_cases import SEC, T0, stamp
+from tests.support.window_oracle import WindowOracle
+from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
 
 pytestmark = pytest.mark.slow
 

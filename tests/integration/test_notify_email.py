@@ -9,8 +9,7 @@ from pathlib import Path
 from agents.notify_email import EmailChannel
 from app.kafka.broker import free_port
 from batch.mail import MailConfig
-from tests.batch_smtp import start_strict_server
-from tests.integration.notify_support import (
+from tests.support.notifier import (
     burst,
     delivery_id,
     drained,
@@ -18,6 +17,7 @@ from tests.integration.notify_support import (
     running,
     until,
 )
+from tests.support.smtp_server import start_strict_server
 
 NewTopic = Callable[..., Awaitable[str]]
 

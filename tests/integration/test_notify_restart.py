@@ -11,9 +11,7 @@ from pathlib import Path
 
 from app.kafka.broker import free_port
 from app.notify.ledger import DeliveryLedger, ledger_path
-from tests.batch_smtp import start_server
-from tests.integration.notify_process import RECIPIENT
-from tests.integration.notify_support import (
+from tests.support.notifier import (
     Receiver,
     burst,
     delivery_id,
@@ -21,7 +19,9 @@ from tests.integration.notify_support import (
     produce_incidents,
     until,
 )
-from tests.integration.worker import group_lag
+from tests.support.notify_process import RECIPIENT
+from tests.support.smtp_server import start_server
+from tests.support.worker import group_lag
 
 NewTopic = Callable[..., Awaitable[str]]
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def start_notifier(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.notify_process", *args],
+            [sys.executable, "-m", "tests.support.notify_process", *args],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
 

@@ -16,7 +16,7 @@ from app.notify.records import parse_incident
 from app.notify.signing import verify
 from app.notify.status import FAILING, NOTIFICATIONS, PENDING, notification_problems
 from app.notify.text import slack_text
-from tests.integration.notify_support import (
+from tests.support.notifier import (
     Receiver,
     burst,
     delivery_id,

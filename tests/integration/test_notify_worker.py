@@ -13,8 +13,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.notify_support import Receiver, delivery_id, until
-from tests.integration.worker import Worker, WorkerEnv, alerts_of, read_topic, serving
+from tests.support.notifier import Receiver, delivery_id, until
+from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, serving
 
 
 async def produce_views(bootstrap: str, topic: str, product: str, count: int) -> None:

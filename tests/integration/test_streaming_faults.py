@@ -18,10 +18,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.kafka.broker import LocalBroker, free_port
-from tests.integration.streaming_cases import SEC, T0, stamp
 from tests.integration.test_streaming_windows import check_windows, produce
-from tests.integration.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
-from tests.oracle import WindowOracle
+from tests.support.streaming_cases import SEC, T0, stamp
+from tests.support.window_oracle import WindowOracle
+from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
 
 pytestmark = pytest.mark.slow
 
@@ -188,7 +188,7 @@ async def drain_like_a_supervisor(worker: Worker, restarts: int = 2) -> Worker:
 
 
 def _ms(iso: object) -> int:
-    from tests.oracle import timestamp_ms
+    from tests.support.window_oracle import timestamp_ms
 
     return timestamp_ms(iso)
 
@@ -241,7 +241,7 @@ async def test_unwritable_data_dir_pauses_the_sink_until_fixed(
             await asyncio.sleep(0.1)
         else:
             raise AssertionError(worker.log()[-3000:])
-        from tests.integration.worker import group_lag
+        from tests.support.worker import group_lag
 
         assert await group_lag(kafka_bootstrap, f"{env.app_id}-ingest", env.topic) is None
     finally:

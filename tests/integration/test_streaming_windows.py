@@ -12,9 +12,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.streaming_cases import edge_cases
-from tests.integration.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
-from tests.oracle import WindowOracle, timestamp_ms
+from tests.support.streaming_cases import edge_cases
+from tests.support.window_oracle import WindowOracle, timestamp_ms
+from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
 
 RETENTION_MS = 3600_000
 

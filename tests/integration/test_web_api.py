@@ -12,9 +12,9 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.integration.streaming_cases import edge_cases
 from tests.integration.test_streaming_windows import produce
-from tests.integration.web_support import (
+from tests.support.streaming_cases import edge_cases
+from tests.support.web_api import (
     METRICS,
     expected_live_windows,
     expected_top,
@@ -23,8 +23,8 @@ from tests.integration.web_support import (
     prometheus_samples,
     wait_ready,
 )
-from tests.integration.worker import Worker, WorkerEnv, wait_drained
-from tests.oracle import WindowOracle, timestamp_ms
+from tests.support.window_oracle import WindowOracle, timestamp_ms
+from tests.support.worker import Worker, WorkerEnv, wait_drained
 
 TOKEN = "s3cret-token"
 BAD_INPUT = [b"not json", b'{"user_id": "u1", "event_type": "view", "timestamp": 1}', b"[1]"]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.browser import HeadlessChromium, ensure_chromium
 from tests.integration.test_web_api import TOKEN
-from tests.integration.web_support import get_ok, wait_ready
-from tests.integration.worker import Worker, WorkerEnv, wait_drained
+from tests.support.browser import HeadlessChromium, ensure_chromium
+from tests.support.web_api import get_ok, wait_ready
+from tests.support.worker import Worker, WorkerEnv, wait_drained
 
 CLICKSTREAM = str(Path(sys.executable).parent / "clickstream")
 ALERT_ITEMS = "[...document.querySelectorAll('#alert-feed li')]"

@@ -14,8 +14,11 @@ from aiokafka import AIOKafkaProducer
 from app.kafka.topics import ensure_topic
 from batch.delivery import RecipientOutcome
 from batch.runs import RunLog
-from tests.integration.browser import HeadlessChromium, ensure_chromium
-from tests.integration.picture_input import (
+from tests.integration.test_streaming_windows import produce
+from tests.integration.test_web_api import TOKEN
+from tests.integration.test_web_dashboard import keep_artifact
+from tests.support.browser import HeadlessChromium, ensure_chromium
+from tests.support.picture_input import (
     MIN,
     QUIET,
     T0,
@@ -27,12 +30,9 @@ from tests.integration.picture_input import (
     picture_events,
     shop_per_minute,
 )  # fmt: skip
-from tests.integration.test_streaming_windows import produce
-from tests.integration.test_web_api import TOKEN
-from tests.integration.test_web_dashboard import keep_artifact
-from tests.integration.web_support import expected_live_windows, expected_top, get, get_ok
-from tests.integration.worker import Worker, WorkerEnv, wait_drained
-from tests.oracle import WindowOracle, timestamp_ms
+from tests.support.web_api import expected_live_windows, expected_top, get, get_ok
+from tests.support.window_oracle import WindowOracle, timestamp_ms
+from tests.support.worker import Worker, WorkerEnv, wait_drained
 
 LIVE = "document.getElementById('status-pill').dataset.state === 'live'"
 

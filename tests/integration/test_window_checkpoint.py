@@ -22,7 +22,7 @@ from agents.window_state import PartitionWindows
 from app.kafka.topics import ensure_topic
 from app.product_batches import ProductBatch
 from app.windows import WindowSpec
-from tests.integration.worker import read_topic
+from tests.support.worker import read_topic
 
 SPEC = WindowSpec.from_seconds(600, 60)
 T0 = 1_795_766_400_000

@@ -20,7 +20,8 @@ from aiokafka.protocol.group import MemberAssignment
 
 from tests.integration.test_streaming_faults import create_topic, parquet_rows, shop_events
 from tests.integration.test_streaming_windows import check_windows
-from tests.integration.worker import (
+from tests.support.window_oracle import WindowOracle, timestamp_ms
+from tests.support.worker import (
     SupervisedWorkers,
     WorkerEnv,
     alerts_of,
@@ -28,7 +29,6 @@ from tests.integration.worker import (
     serving,
     wait_drained,
 )
-from tests.oracle import WindowOracle, timestamp_ms
 
 pytestmark = pytest.mark.slow
 INPUT_PARTITIONS = 4

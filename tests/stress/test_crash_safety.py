@@ -2,8 +2,9 @@
 
 Each scenario streams a shop's events with poison messages spread through them, breaks a
 worker or the broker while they flow, restarts whatever stopped (as a supervisor would) and
-then holds every output to the independent recount in `tests/oracle.py`. A worker that stops
-itself on a detected stall is restarted too, but fails the scenario: a stall is a bug.
+then holds every output to the independent recount in `tests/support/window_oracle.py`. A
+worker that stops itself on a detected stall is restarted too, but fails the scenario: a stall
+is a bug.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from aiokafka.errors import KafkaError
 from app.kafka.broker import LocalBroker, free_port
 from tests.integration.test_streaming_faults import POISON, create_topic, parquet_rows, shop_events
 from tests.integration.test_streaming_windows import check_windows
-from tests.integration.worker import Worker, WorkerEnv, alerts_of, group_lag, read_topic
-from tests.oracle import WindowOracle, timestamp_ms
+from tests.support.window_oracle import WindowOracle, timestamp_ms
+from tests.support.worker import Worker, WorkerEnv, alerts_of, group_lag, read_topic
 
 # Every group must reach lag 0 this long after the last produce or fault, whichever is later.
 DRAIN_BOUND_S = 300.0

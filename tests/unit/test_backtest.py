@@ -9,15 +9,15 @@ import pytest
 
 from batch.backtest import Backtest, epoch_ms, from_epoch_ms
 from batch.backtest_rule import Thresholds, WindowRule
-from tests.batch_stream_store import (
+from tests.support.batch_stream_store import (
     DedupOracle,
     Placed,
     processing_order,
     shop_events,
     store_as_sink,
 )
-from tests.integration.streaming_cases import edge_cases
-from tests.oracle import WindowOracle
+from tests.support.streaming_cases import edge_cases
+from tests.support.window_oracle import WindowOracle
 
 RULE = WindowRule(600_000, 60_000, 60_000)
 START = 1_790_000_000_000  # 2026-09-21

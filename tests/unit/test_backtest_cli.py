@@ -14,8 +14,8 @@ from click.testing import CliRunner, Result
 
 from app.cli import cli
 from app.settings import get_settings
-from tests.batch_stream_store import processing_order, shop_events, store_as_sink
-from tests.oracle import WindowOracle
+from tests.support.batch_stream_store import processing_order, shop_events, store_as_sink
+from tests.support.window_oracle import WindowOracle
 
 START = int(datetime(2024, 6, 1, 9, tzinfo=UTC).timestamp() * 1000)
 DAY = date(2024, 6, 1)

@@ -12,7 +12,7 @@ import pytest
 from agents.alerts import alert_record, console_table
 from agents.window_state import WindowAlert
 from app.settings import Settings
-from tests.compose_files import APP_SERVICES, ROOT, load_compose
+from tests.support.compose_files import APP_SERVICES, ROOT, load_compose
 
 README = (ROOT / "README.md").read_text()
 

@@ -13,10 +13,10 @@ from click.testing import CliRunner, Result
 
 from app.cli import cli
 from app.settings import get_settings
-from tests.batch_original_logs import original_day, write_log
-from tests.batch_recount import recount
-from tests.batch_stream_store import processing_order
-from tests.oracle import WindowOracle
+from tests.support.batch_original_logs import original_day, write_log
+from tests.support.batch_recount import recount
+from tests.support.batch_stream_store import processing_order
+from tests.support.window_oracle import WindowOracle
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY = date(2024, 6, 1)

@@ -11,8 +11,17 @@ from agents.incidents import IncidentRecord, PartitionIncidents, incident_table
 from agents.window_state import PartitionWindows
 from app.product_batches import ProductBatch, Row
 from app.windows import NO_WATERMARK, WindowSpec
-from tests.incident_cases import MIN, T0, Event, burst, filler, ms, scenarios, summary_of_records
-from tests.incident_oracle import TYPES, IncidentOracle
+from tests.support.incident_cases import (
+    MIN,
+    T0,
+    Event,
+    burst,
+    filler,
+    ms,
+    scenarios,
+    summary_of_records,
+)
+from tests.support.incident_oracle import TYPES, IncidentOracle
 
 SPEC = WindowSpec.from_seconds(600, 60)
 

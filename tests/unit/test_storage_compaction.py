@@ -19,7 +19,7 @@ from app.storage import compaction as compaction_module
 from app.storage import dir_swap as dir_swap_module
 from app.storage.command import compact_command
 from app.storage.compaction import STAGING_DIR
-from tests.unit.storage_support import (
+from tests.support.storage import (
     SimulatedCrash,
     crash_at,
     events_writer,

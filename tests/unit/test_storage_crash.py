@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.storage import events_table
-from tests.unit.storage_support import (
+from tests.support.storage import (
     SimulatedCrash,
     crash_at,
     events_writer,
@@ -83,7 +83,7 @@ def test_a_crash_during_recovery_is_recovered_by_the_next_start(tmp_path: Path) 
 
 _CHILD = """
 import os, sys
-from tests.unit.storage_support import events_writer, spread_events, write_batches
+from tests.support.storage import events_writer, spread_events, write_batches
 from app.storage import events_table
 root, stop_at = sys.argv[1], int(sys.argv[2])
 events = spread_events(60)

@@ -24,7 +24,7 @@ import pytest
 from app.errors import StorageError
 from app.storage import events_table
 from app.storage import progress as progress_module
-from tests.unit.storage_support import (
+from tests.support.storage import (
     events_writer,
     hidden_leftovers,
     offsets_seen,

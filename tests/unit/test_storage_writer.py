@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from app.storage import ALERTS_SCHEMA, PartitionedParquetWriter, alerts_table, events_table
-from tests.unit.storage_support import (
+from tests.support.storage import (
     TOPIC,
     events_writer,
     hidden_leftovers,

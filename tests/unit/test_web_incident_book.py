@@ -8,7 +8,7 @@ import orjson
 
 from app.incident_records import SKIPPED, IncidentRecordReader
 from tables.incident_feed import IncidentBook, incident_json
-from tests.integration.picture_input import MIN, T0, incident
+from tests.support.picture_input import MIN, T0, incident
 
 
 def record(value: bytes | None) -> SimpleNamespace:

@@ -1,4 +1,4 @@
-"""Router + window state, without Kafka, against the independent recount (tests/oracle.py)."""
+"""Router + window state, without Kafka, against the independent recount (the window oracle)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from agents.window_state import PartitionWindows
 from app.events import EventParser
 from app.product_batches import product_partition
 from app.windows import NO_WATERMARK, WindowSpec
-from tests.integration.streaming_cases import edge_cases
-from tests.oracle import WindowOracle
+from tests.support.streaming_cases import edge_cases
+from tests.support.window_oracle import WindowOracle
 
 SPEC = WindowSpec.from_seconds(600, 60)
 NOW_MS = 2_000_000_000_000

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tests.oracle import WindowOracle
+from tests.support.window_oracle import WindowOracle
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -51,8 +51,8 @@ def recount(
 ) -> dict[str, object]:
     """The summary's JSON fields (all but generated_at) for `day` in `tz_name`.
 
-    `oracle`: tests/oracle.py fed the same events in stored order; its final window counts
-    give the alerted products' peak views. With `checks`, also the trends (this recount one
+    `oracle`: tests/support/window_oracle.py fed the same events in stored order; its final
+    window counts give the alerted products' peak views. With `checks`, also the trends (this recount one
     and seven days earlier) and the reconciliation of alerts_jsonl against the oracle's alerts.
     """
     start, end = _local_day_bounds(day, tz_name)

@@ -6,7 +6,7 @@ import random
 from collections import Counter
 from datetime import UTC, datetime
 
-from tests.oracle import TYPES, WindowOracle
+from tests.support.window_oracle import TYPES, WindowOracle
 
 T0 = int(datetime(2026, 11, 30, 8, 0, tzinfo=UTC).timestamp() * 1000)
 MIN = 60_000

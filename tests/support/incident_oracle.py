@@ -1,7 +1,8 @@
 """An independent recount of flash-sale incidents: plain Python, no project code.
 
 Events of one input partition are replayed one at a time, in order. Windows and alerts are
-counted as `tests.oracle` does; after each event the incident rules of the README apply:
+counted as `tests.support.window_oracle` does; after each event the incident rules of the
+README apply:
 
 - an alert of a product with no open incident opens one, id `<product>:<window start ms>`;
   alerts decided by the same event are taken oldest window first;

@@ -1,6 +1,6 @@
 """A notifier in a process of its own, for tests that kill it (`python -m` this module).
 
-    python -m tests.integration.notify_process BOOTSTRAP TOPIC GROUP STATE_DIR WEBHOOK_URL SMTP_PORT
+    python -m tests.support.notify_process BOOTSTRAP TOPIC GROUP STATE_DIR WEBHOOK_URL SMTP_PORT
 
 Delivers to the webhook and, through SMTP on 127.0.0.1:SMTP_PORT, to oncall@example.com, with
 fast retries; runs until killed.

@@ -3,7 +3,8 @@
 `store_as_sink` parses each event with the worker's parser and writes it with the sink's own
 writer, partition by partition in offset order, so the Parquet store looks exactly as after
 a real run. `processing_order` and `DedupOracle` recount in plain Python what the backtest
-must find: the stream's rule (tests/oracle.py) fed in the backtest's documented order.
+must find: the stream's rule (tests/support/window_oracle.py) fed in the backtest's documented
+order.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from app.events import EventParser
 from app.storage.partition_files import PartitionedParquetWriter
 from app.storage.schema import ALERTS_SCHEMA, EVENTS_SCHEMA
 from app.storage.tables import alerts_table, events_table
-from tests.oracle import WindowOracle, timestamp_ms
+from tests.support.window_oracle import WindowOracle, timestamp_ms
 
 TOPIC = "clickstream-events"
 FAR_FUTURE_MS = 4_102_444_800_000  # 2100: no test event is ahead of this "clock"

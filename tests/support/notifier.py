@@ -19,7 +19,7 @@ from agents.alerts import iso_utc
 from agents.notify_consumer import IncidentNotifier
 from app.kafka.broker import free_port
 from app.notify.retry import Backoff, Channel
-from tests.integration.worker import group_lag
+from tests.support.worker import group_lag
 
 T0_MS = 1_764_489_600_000  # 2025-11-30 08:00 UTC
 MIN_MS = 60_000

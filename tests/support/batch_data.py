@@ -190,7 +190,7 @@ def flash_sale(
 
 
 def oracle_alerts(alerts: dict[tuple[str, int], tuple[int, int, int]]) -> list[dict[str, object]]:
-    """tests/oracle.py's alerts in the ALERTS_TOPIC shape, detected 5 minutes into the window."""
+    """The window oracle's alerts in the ALERTS_TOPIC shape, detected 5 minutes into the window."""
     out = []
     for (product, start_ms), (views, carts, purchases) in sorted(alerts.items()):
         start = datetime.fromtimestamp(start_ms / 1000, UTC)

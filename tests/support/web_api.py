@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.integration.worker import Worker
-from tests.oracle import WindowOracle
+from tests.support.window_oracle import WindowOracle
+from tests.support.worker import Worker
 
 RETENTION_MS = 3600_000
 METRICS = ("views", "add_to_cart", "purchases")
