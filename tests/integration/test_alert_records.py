@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from app.alert_records import AlertRecord
-from tests.integration.test_streaming_windows import produce
+from tests.support.kafka import produce
 from tests.support.streaming_cases import MIN, SEC, T0, Timeline
 from tests.support.web_api import get_ok, prometheus_samples
 from tests.support.window_oracle import WindowOracle, timestamp_ms

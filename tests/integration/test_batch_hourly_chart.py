@@ -18,9 +18,8 @@ from app.kafka.broker import free_port
 from app.settings import load_settings
 from batch.hourly_chart import CHART_PX
 from batch.job import ReportJob
-from tests.integration.test_web_dashboard import keep_artifact
 from tests.support.batch_data import event_at, write_events_parquet
-from tests.support.browser import HeadlessChromium, ensure_chromium
+from tests.support.browser import HeadlessChromium, ensure_chromium, keep_artifact
 from tests.support.smtp_server import start_server
 
 DAY = date(2024, 5, 15)

@@ -27,7 +27,7 @@ from app.settings import get_settings
 from batch.backtest import Backtest, epoch_ms
 from batch.backtest_rule import Thresholds, WindowRule
 from batch.day import ReportDay
-from tests.integration.test_streaming_windows import produce
+from tests.support.kafka import produce
 from tests.support.streaming_cases import MIN, SEC, T0, edge_cases, stamp
 from tests.support.window_oracle import timestamp_ms
 from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained

@@ -8,7 +8,8 @@ from pathlib import Path
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.integration.test_streaming_windows import fetch_windows, produce
+from tests.integration.test_streaming_windows import fetch_windows
+from tests.support.kafka import produce
 from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
 
 MINUTE_MS = 60_000

@@ -11,7 +11,8 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.integration.test_streaming_windows import fetch_windows, produce
+from tests.integration.test_streaming_windows import fetch_windows
+from tests.support.kafka import produce
 from tests.support.web_api import wait_ready
 from tests.support.window_oracle import timestamp_ms
 from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained

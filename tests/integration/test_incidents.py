@@ -13,8 +13,6 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.integration.test_streaming_faults import drain_like_a_supervisor
-from tests.integration.test_streaming_windows import produce
 from tests.support.incident_cases import (
     MIN,
     T0,
@@ -25,8 +23,16 @@ from tests.support.incident_cases import (
     summary_of_records,
 )
 from tests.support.incident_oracle import IncidentOracle
+from tests.support.kafka import produce
 from tests.support.streaming_cases import stamp
-from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
+from tests.support.worker import (
+    Worker,
+    WorkerEnv,
+    alerts_of,
+    drain_like_a_supervisor,
+    read_topic,
+    wait_drained,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -16,17 +16,19 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
-from tests.integration.test_streaming_faults import (
-    POISON,
-    create_topic,
+from tests.integration.test_streaming_windows import check_windows, fetch_windows
+from tests.support.kafka import create_topic
+from tests.support.streaming_cases import POISON, SEC, T0, shop_events, stamp
+from tests.support.window_oracle import WindowOracle
+from tests.support.worker import (
+    Worker,
+    WorkerEnv,
+    alerts_of,
     drain_like_a_supervisor,
     parquet_rows,
-    shop_events,
+    read_topic,
+    wait_drained,
 )
-from tests.integration.test_streaming_windows import check_windows, fetch_windows
-from tests.support.streaming_cases import SEC, T0, stamp
-from tests.support.window_oracle import WindowOracle
-from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
 
 pytestmark = pytest.mark.slow
 

@@ -22,11 +22,11 @@ from aiokafka.structs import TopicPartition
 from agents.stall_watchdog import CHECK_EVERY_S
 from app.kafka.jars import ensure_jars
 from tables.pipeline_probe import PROBE_EVERY_S
-from tests.integration.test_streaming_faults import create_topic, parquet_rows
 from tests.integration.test_streaming_windows import fetch_windows, oracle_live_windows
+from tests.support.kafka import create_topic
 from tests.support.streaming_cases import SEC, T0, stamp
 from tests.support.window_oracle import WindowOracle
-from tests.support.worker import Worker, WorkerEnv, wait_drained
+from tests.support.worker import Worker, WorkerEnv, parquet_rows, wait_drained
 
 pytestmark = pytest.mark.slow
 

@@ -11,80 +11,26 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-import duckdb
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.kafka.broker import LocalBroker, free_port
-from tests.integration.test_streaming_windows import check_windows, produce
-from tests.support.streaming_cases import SEC, T0, stamp
+from tests.integration.test_streaming_windows import check_windows
+from tests.support.kafka import create_topic, produce
+from tests.support.streaming_cases import POISON, shop_events
 from tests.support.window_oracle import WindowOracle
-from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
+from tests.support.worker import (
+    Worker,
+    WorkerEnv,
+    alerts_of,
+    drain_like_a_supervisor,
+    parquet_rows,
+    read_topic,
+    wait_drained,
+)
 
 pytestmark = pytest.mark.slow
-
-
-def parquet_rows(env: WorkerEnv) -> tuple[int, int]:
-    files = list((env.data_dir / "events").glob("*/*.parquet"))
-    if not files:
-        return 0, 0
-    glob = str(env.data_dir / "events" / "*" / "*.parquet")
-    return duckdb.sql(
-        f"select count(*), count(distinct event_id) from read_parquet('{glob}')"
-    ).fetchall()[0]
-
-
-def shop_events(count: int, seed: int, products: int = 150) -> list[dict[str, object]]:
-    """A busy shop: a few hot products cross the alert threshold, in time order with jitter."""
-    rng = random.Random(seed)
-    kinds = ["view"] * 90 + ["add_to_cart"] * 7 + ["purchase"] * 3
-    events = []
-    for i in range(count):
-        t = T0 + i * 25 + rng.randrange(20 * SEC)
-        product = f"p{min(int(rng.paretovariate(1.1)), products)}"
-        events.append({"user_id": f"u{rng.randrange(5000)}", "product_id": product,
-                       "event_type": rng.choice(kinds), "timestamp": stamp(t, i % 5)})  # fmt: skip
-    return events
-
-
-async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, partitions, 1)])
-    finally:
-        await admin.close()
-
-
-POISON: list[tuple[bytes | None, str]] = [
-    (b"", "empty"),
-    (None, "empty"),
-    (b"\xff\xfe\x00\x81garbage", "not_utf8"),
-    (b'{"user_id": "u1", "product_id": "p', "not_json"),
-    (b'{"user_id": NaN}', "not_json"),
-    (b"[]", "empty_batch"),
-    (b'"just a string"', "not_object"),
-    (b"42", "not_object"),
-    (b"null", "not_object"),
-    (b'{"product_id": "p1", "event_type": "view", "timestamp": 1795766400000}', "missing_field"),
-    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view"}', "missing_field"),
-    (b'{"user_id": 123, "product_id": "p1", "event_type": "view", "timestamp": 1795766400000}', "wrong_type"),
-    (b'{"user_id": "u1", "product_id": "", "event_type": "view", "timestamp": 1795766400000}', "empty_field"),
-    (b'{"user_id": "u1", "product_id": "   ", "event_type": "view", "timestamp": 1795766400000}', "empty_field"),
-    (b'{"user_id": "u1", "product_id": "p1", "event_type": "click", "timestamp": 1795766400000}', "unknown_event_type"),
-    (b'{"user_id": "u1", "product_id": "p1", "event_type": null, "timestamp": 1795766400000}', "missing_field"),
-    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": "yesterday"}', "bad_timestamp"),
-    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": "2026-02-30T10:00:00Z"}', "bad_timestamp"),
-    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": -5}', "bad_timestamp"),
-    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": "2099-01-01T00:00:00Z"}', "future_timestamp"),
-    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": 1795766400000, "price": -1}', "bad_price"),
-    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": 1795766400000, "price": "12.5"}', "bad_price"),
-    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": 1795766400000, "price": true}', "bad_price"),
-    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": 1795766400000, "session_id": 7}', "wrong_type"),
-    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": 1795766400000, "pad": "' + b"x" * 300_000 + b'"}', "too_large"),
-]  # fmt: skip
 
 
 async def test_poison_goes_to_the_dlq_and_never_stops_valid_events(
@@ -165,26 +111,6 @@ async def test_kill_9_three_times_counts_stay_exact(kafka_bootstrap: str, tmp_pa
         await check_windows(env, oracle)
     finally:
         worker.stop()
-
-
-async def drain_like_a_supervisor(worker: Worker, restarts: int = 2) -> Worker:
-    """Wait until drained, restarting a worker that stopped itself (as `restart:` would).
-
-    The worker stops itself when its window agent stalls (agents/window_counts watchdog);
-    the restart must still converge on exact counts.
-    """
-    for attempt in range(restarts + 1):
-        try:
-            await wait_drained(worker, timeout=300)
-            return worker
-        except AssertionError:
-            if worker.alive() or attempt == restarts:
-                raise
-            stopped = worker.log_path.with_name(f"worker-stopped-{attempt}.log")
-            worker.log_path.rename(stopped)
-            assert "stopping the worker so that a restart replays it" in stopped.read_text()
-            worker = Worker(worker.env).start()
-    return worker
 
 
 def _ms(iso: object) -> int:

@@ -10,9 +10,9 @@ import aiohttp
 import duckdb
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from tests.support.streaming_cases import edge_cases
+from tests.support.kafka import create_topic, produce
+from tests.support.streaming_cases import edge_cases, shop_events
 from tests.support.window_oracle import WindowOracle, timestamp_ms
 from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
 
@@ -40,18 +40,6 @@ def oracle_live_windows(oracle: WindowOracle) -> dict[str, dict[int, tuple[int, 
         if start >= oldest and any(counts):
             live.setdefault(product, {})[start] = (counts[0], counts[1], counts[2])
     return live
-
-
-async def produce(bootstrap: str, topic: str, messages: list[tuple[int | None, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                linger_ms=5)  # fmt: skip
-    await producer.start()
-    try:
-        for partition, value in messages:
-            await producer.send(topic, value, partition=partition)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def check_windows(env: WorkerEnv, oracle: WindowOracle) -> None:
@@ -198,8 +186,6 @@ async def test_a_restarted_worker_keeps_counting_on_its_stored_windows(
 ) -> None:
     """Stop the worker halfway, restart it on its data dir, feed the rest: every window,
     including those whose slices were all written before the restart, equals the recount."""
-    from tests.integration.test_streaming_faults import shop_events
-
     env = WorkerEnv(kafka_bootstrap, tmp_path / "w")
     events = shop_events(20_000, seed=12)
     oracle = WindowOracle().feed_all((0, e) for e in events)
@@ -219,7 +205,6 @@ async def test_windows_are_whole_when_an_input_partition_never_feeds_a_worker_pa
     watermark stays unknown for SOURCE_IDLE_S. Every window with events must still be listed,
     also right after a restart: they were hidden back to the oldest stored slice."""
     from app.product_batches import product_partition
-    from tests.integration.test_streaming_faults import create_topic, shop_events
 
     env = WorkerEnv(kafka_bootstrap, tmp_path / "w")
     await create_topic(kafka_bootstrap, env.topic, 2)

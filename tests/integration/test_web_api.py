@@ -6,18 +6,18 @@ import asyncio
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.integration.test_streaming_windows import produce
+from tests.support.kafka import produce
 from tests.support.streaming_cases import edge_cases
 from tests.support.web_api import (
-    METRICS,
+    TOKEN,
+    check_alerts,
+    check_top,
     expected_live_windows,
-    expected_top,
     get,
     get_ok,
     prometheus_samples,
@@ -26,7 +26,6 @@ from tests.support.web_api import (
 from tests.support.window_oracle import WindowOracle, timestamp_ms
 from tests.support.worker import Worker, WorkerEnv, wait_drained
 
-TOKEN = "s3cret-token"
 BAD_INPUT = [b"not json", b'{"user_id": "u1", "event_type": "view", "timestamp": 1}', b"[1]"]
 
 
@@ -43,40 +42,6 @@ async def check_windows(base: str, oracle: WindowOracle) -> None:
         for w in body["windows"]:
             assert w["window_start"].endswith("Z") and w["window_end"].endswith("Z")
             assert w["qualifies"] == (w["views"] > 100 and w["purchases"] < 5)
-
-
-async def check_top(base: str, oracle: WindowOracle) -> None:
-    for metric in METRICS:
-        for limit in (1, 5, 100):
-            start, ranked = expected_top(oracle, metric, limit)
-            body = await get_ok(base, f"/api/top?metric={metric}&limit={limit}", TOKEN)
-            assert timestamp_ms(body["window_start"]) == start
-            assert timestamp_ms(body["window_end"]) == start + oracle.size
-            assert timestamp_ms(body["watermark"]) > timestamp_ms(body["window_end"])
-            assert body["products"] == ranked, (metric, limit)
-            assert body["metric"] == metric and "watermark" in body["complete_window"]
-    assert (await get_ok(base, "/api/top", TOKEN))["products"] == expected_top(oracle, "views", 5)[
-        1
-    ]
-
-
-async def check_alerts(base: str, oracle: WindowOracle) -> None:
-    deadline = time.monotonic() + 60
-    alerts: list[dict[str, Any]] = []
-    while len(alerts) < len(oracle.alerts) and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)  # each worker reads the alerts topic on its own
-        alerts = (await get_ok(base, "/api/alerts?limit=1000", TOKEN))["alerts"]
-    got = {
-        (a["product_id"], timestamp_ms(a["window_start"])): (
-            a["views"], a["add_to_cart"], a["purchases"],
-        )
-        for a in alerts
-    }  # fmt: skip
-    assert got == oracle.alerts and len(alerts) == len(oracle.alerts)
-    order = [(a["detected_at"], a["window_start"], a["alert_id"]) for a in alerts]
-    assert order == sorted(order, reverse=True)
-    assert (await get_ok(base, "/api/alerts?limit=3", TOKEN))["alerts"] == alerts[:3]
-    assert len((await get_ok(base, "/api/alerts", TOKEN))["alerts"]) == min(50, len(alerts))
 
 
 async def check_metrics_and_health(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -13,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_web_api import TOKEN
-from tests.support.browser import HeadlessChromium, ensure_chromium
-from tests.support.web_api import get_ok, wait_ready
+from tests.support.browser import HeadlessChromium, ensure_chromium, keep_artifact
+from tests.support.web_api import TOKEN, get_ok, wait_ready
 from tests.support.worker import Worker, WorkerEnv, wait_drained
 
 CLICKSTREAM = str(Path(sys.executable).parent / "clickstream")
@@ -36,13 +33,6 @@ def run_flash_sale(env: WorkerEnv, plan: Path) -> list[str]:
     assert done.returncode == 0, done.stderr
     bursts = json.loads(plan.read_text())["bursts"]
     return [b["product_id"] for b in bursts if b["role"] == "viral"]
-
-
-def keep_artifact(path: Path) -> None:
-    target = os.environ.get("CI_ARTIFACTS")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, Path(target) / path.name)
 
 
 @pytest.mark.slow

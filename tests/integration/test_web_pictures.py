@@ -14,10 +14,8 @@ from aiokafka import AIOKafkaProducer
 from app.kafka.topics import ensure_topic
 from batch.delivery import RecipientOutcome
 from batch.runs import RunLog
-from tests.integration.test_streaming_windows import produce
-from tests.integration.test_web_api import TOKEN
-from tests.integration.test_web_dashboard import keep_artifact
-from tests.support.browser import HeadlessChromium, ensure_chromium
+from tests.support.browser import HeadlessChromium, ensure_chromium, keep_artifact
+from tests.support.kafka import produce
 from tests.support.picture_input import (
     MIN,
     QUIET,
@@ -30,7 +28,7 @@ from tests.support.picture_input import (
     picture_events,
     shop_per_minute,
 )  # fmt: skip
-from tests.support.web_api import expected_live_windows, expected_top, get, get_ok
+from tests.support.web_api import TOKEN, expected_live_windows, expected_top, get, get_ok
 from tests.support.window_oracle import WindowOracle, timestamp_ms
 from tests.support.worker import Worker, WorkerEnv, wait_drained
 

@@ -7,10 +7,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.integration.test_streaming_windows import produce
-from tests.integration.test_web_api import TOKEN, check_alerts, check_top, check_windows
+from tests.integration.test_web_api import check_windows
+from tests.support.kafka import produce
 from tests.support.streaming_cases import edge_cases
-from tests.support.web_api import expected_live_windows, get_ok, wait_ready
+from tests.support.web_api import (
+    TOKEN,
+    check_alerts,
+    check_top,
+    expected_live_windows,
+    get_ok,
+    wait_ready,
+)
 from tests.support.window_oracle import WindowOracle, timestamp_ms
 from tests.support.worker import Worker, WorkerEnv, wait_drained
 

@@ -18,13 +18,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.protocol.group import MemberAssignment
 
-from tests.integration.test_streaming_faults import create_topic, parquet_rows, shop_events
 from tests.integration.test_streaming_windows import check_windows
+from tests.support.kafka import create_topic
+from tests.support.streaming_cases import shop_events
 from tests.support.window_oracle import WindowOracle, timestamp_ms
 from tests.support.worker import (
     SupervisedWorkers,
     WorkerEnv,
     alerts_of,
+    parquet_rows,
     read_topic,
     serving,
     wait_drained,

@@ -25,10 +25,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from app.kafka.broker import LocalBroker, free_port
-from tests.integration.test_streaming_faults import POISON, create_topic, parquet_rows, shop_events
 from tests.integration.test_streaming_windows import check_windows
+from tests.support.kafka import create_topic
+from tests.support.streaming_cases import POISON, shop_events
 from tests.support.window_oracle import WindowOracle, timestamp_ms
-from tests.support.worker import Worker, WorkerEnv, alerts_of, group_lag, read_topic
+from tests.support.worker import Worker, WorkerEnv, alerts_of, group_lag, parquet_rows, read_topic
 
 # Every group must reach lag 0 this long after the last produce or fault, whichever is later.
 DRAIN_BOUND_S = 300.0

@@ -129,3 +129,11 @@ class HeadlessChromium:
         shot = await self.send("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
+
+
+def keep_artifact(path: Path) -> None:
+    """Copy a screenshot to CI_ARTIFACTS, when set, for a person to look at after the run."""
+    target = os.environ.get("CI_ARTIFACTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, Path(target) / path.name)

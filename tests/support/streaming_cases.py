@@ -1,4 +1,5 @@
-"""Input for the streaming tests: hand-placed window edge cases over hours of background traffic."""
+"""Input for the streaming tests: hand-placed window edge cases over hours of background traffic,
+a busy shop, and poison messages with the dead-letter reason each must get."""
 
 from __future__ import annotations
 
@@ -70,3 +71,45 @@ def edge_cases(seed: int = 1) -> list[dict[str, object]]:
     line.burst("pverylate", "view", 150, T0 + 110 * MIN, 30 * SEC, delay_ms=120 * MIN)
     line.burst("ppartial", "view", 120, T0 + 120 * MIN, 30 * SEC, delay_ms=5 * MIN)
     return line.in_order()
+
+
+def shop_events(count: int, seed: int, products: int = 150) -> list[dict[str, object]]:
+    """A busy shop: a few hot products cross the alert threshold, in time order with jitter."""
+    rng = random.Random(seed)
+    kinds = ["view"] * 90 + ["add_to_cart"] * 7 + ["purchase"] * 3
+    events = []
+    for i in range(count):
+        t = T0 + i * 25 + rng.randrange(20 * SEC)
+        product = f"p{min(int(rng.paretovariate(1.1)), products)}"
+        events.append({"user_id": f"u{rng.randrange(5000)}", "product_id": product,
+                       "event_type": rng.choice(kinds), "timestamp": stamp(t, i % 5)})  # fmt: skip
+    return events
+
+
+POISON: list[tuple[bytes | None, str]] = [
+    (b"", "empty"),
+    (None, "empty"),
+    (b"\xff\xfe\x00\x81garbage", "not_utf8"),
+    (b'{"user_id": "u1", "product_id": "p', "not_json"),
+    (b'{"user_id": NaN}', "not_json"),
+    (b"[]", "empty_batch"),
+    (b'"just a string"', "not_object"),
+    (b"42", "not_object"),
+    (b"null", "not_object"),
+    (b'{"product_id": "p1", "event_type": "view", "timestamp": 1795766400000}', "missing_field"),
+    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view"}', "missing_field"),
+    (b'{"user_id": 123, "product_id": "p1", "event_type": "view", "timestamp": 1795766400000}', "wrong_type"),
+    (b'{"user_id": "u1", "product_id": "", "event_type": "view", "timestamp": 1795766400000}', "empty_field"),
+    (b'{"user_id": "u1", "product_id": "   ", "event_type": "view", "timestamp": 1795766400000}', "empty_field"),
+    (b'{"user_id": "u1", "product_id": "p1", "event_type": "click", "timestamp": 1795766400000}', "unknown_event_type"),
+    (b'{"user_id": "u1", "product_id": "p1", "event_type": null, "timestamp": 1795766400000}', "missing_field"),
+    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": "yesterday"}', "bad_timestamp"),
+    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": "2026-02-30T10:00:00Z"}', "bad_timestamp"),
+    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": -5}', "bad_timestamp"),
+    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": "2099-01-01T00:00:00Z"}', "future_timestamp"),
+    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": 1795766400000, "price": -1}', "bad_price"),
+    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": 1795766400000, "price": "12.5"}', "bad_price"),
+    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": 1795766400000, "price": true}', "bad_price"),
+    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": 1795766400000, "session_id": 7}', "wrong_type"),
+    (b'{"user_id": "u1", "product_id": "p1", "event_type": "view", "timestamp": 1795766400000, "pad": "' + b"x" * 300_000 + b'"}', "too_large"),
+]  # fmt: skip

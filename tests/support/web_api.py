@@ -8,11 +8,12 @@ from typing import Any
 
 import aiohttp
 
-from tests.support.window_oracle import WindowOracle
+from tests.support.window_oracle import WindowOracle, timestamp_ms
 from tests.support.worker import Worker
 
 RETENTION_MS = 3600_000
 METRICS = ("views", "add_to_cart", "purchases")
+TOKEN = "s3cret-token"  # WEB_TOKEN of the workers that test the token rule
 
 
 async def get(
@@ -101,3 +102,37 @@ def prometheus_samples(text: str) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             samples[name] = float(value)
     return samples
+
+
+async def check_top(base: str, oracle: WindowOracle) -> None:
+    for metric in METRICS:
+        for limit in (1, 5, 100):
+            start, ranked = expected_top(oracle, metric, limit)
+            body = await get_ok(base, f"/api/top?metric={metric}&limit={limit}", TOKEN)
+            assert timestamp_ms(body["window_start"]) == start
+            assert timestamp_ms(body["window_end"]) == start + oracle.size
+            assert timestamp_ms(body["watermark"]) > timestamp_ms(body["window_end"])
+            assert body["products"] == ranked, (metric, limit)
+            assert body["metric"] == metric and "watermark" in body["complete_window"]
+    assert (await get_ok(base, "/api/top", TOKEN))["products"] == expected_top(oracle, "views", 5)[
+        1
+    ]
+
+
+async def check_alerts(base: str, oracle: WindowOracle) -> None:
+    deadline = time.monotonic() + 60
+    alerts: list[dict[str, Any]] = []
+    while len(alerts) < len(oracle.alerts) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)  # each worker reads the alerts topic on its own
+        alerts = (await get_ok(base, "/api/alerts?limit=1000", TOKEN))["alerts"]
+    got = {
+        (a["product_id"], timestamp_ms(a["window_start"])): (
+            a["views"], a["add_to_cart"], a["purchases"],
+        )
+        for a in alerts
+    }  # fmt: skip
+    assert got == oracle.alerts and len(alerts) == len(oracle.alerts)
+    order = [(a["detected_at"], a["window_start"], a["alert_id"]) for a in alerts]
+    assert order == sorted(order, reverse=True)
+    assert (await get_ok(base, "/api/alerts?limit=3", TOKEN))["alerts"] == alerts[:3]
+    assert len((await get_ok(base, "/api/alerts", TOKEN))["alerts"]) == min(50, len(alerts))

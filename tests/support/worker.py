@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import duckdb
 import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -222,6 +223,26 @@ async def wait_drained(worker: Worker, timeout: float = 180.0) -> None:
     raise AssertionError(f"worker did not drain in {timeout}s:\n{worker.log()[-3000:]}")
 
 
+async def drain_like_a_supervisor(worker: Worker, restarts: int = 2) -> Worker:
+    """Wait until drained, restarting a worker that stopped itself (as `restart:` would).
+
+    The worker stops itself when its window agent stalls (agents/window_counts watchdog);
+    the restart must still converge on exact counts.
+    """
+    for attempt in range(restarts + 1):
+        try:
+            await wait_drained(worker, timeout=300)
+            return worker
+        except AssertionError:
+            if worker.alive() or attempt == restarts:
+                raise
+            stopped = worker.log_path.with_name(f"worker-stopped-{attempt}.log")
+            worker.log_path.rename(stopped)
+            assert "stopping the worker so that a restart replays it" in stopped.read_text()
+            worker = Worker(worker.env).start()
+    return worker
+
+
 async def read_topic(
     bootstrap: str, topic: str
 ) -> list[tuple[int, int, bytes | None, bytes, list[tuple[str, bytes]]]]:
@@ -247,3 +268,15 @@ def alerts_of(
     records: list[tuple[int, int, bytes | None, bytes, list[tuple[str, bytes]]]],
 ) -> list[dict[str, object]]:
     return [orjson.loads(value) for _, _, _, value, _ in records]
+
+
+def parquet_rows(env: WorkerEnv) -> tuple[int, int]:
+    """(rows, distinct event ids) in the worker's Parquet store."""
+    files = list((env.data_dir / "events").glob("*/*.parquet"))
+    if not files:
+        return 0, 0
+    glob = str(env.data_dir / "events" / "*" / "*.parquet")
+    counted = duckdb.sql(f"select count(*), count(distinct event_id) from read_parquet('{glob}')")
+    assert counted is not None  # a select always gives a relation
+    rows, distinct = counted.fetchall()[0]
+    return rows, distinct

@@ -16,7 +16,7 @@ from app.settings import load_settings
 from batch.delivery import Mailer, RetryPolicy, _is_permanent
 from batch.files import RenderedReport
 from batch.mail import MailConfig, build_message
-from tests.unit.test_batch_render import make_summary
+from tests.support.daily_summary import make_summary
 
 SECRET = "pa55-w0rd-xyz"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from tests.unit.test_window_counting import NOW_MS, SPEC, Pipeline, Record
+from tests.support.window_pipeline import NOW_MS, SPEC, Pipeline, Record
 
 MINUTE_MS = 60_000
 

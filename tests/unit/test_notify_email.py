@@ -13,7 +13,7 @@ from agents.notify_email import EmailChannel, incident_mail_config, outbox_path
 from app.errors import SettingsError
 from app.notify.records import parse_incident
 from app.settings import load_settings
-from tests.unit.test_notify_records import OPENED
+from tests.support.incident_record import OPENED
 
 
 def test_no_alert_email_to_means_no_email_and_no_channel_means_no_notifier(

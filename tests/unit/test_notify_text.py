@@ -9,7 +9,7 @@ import orjson
 from app.notify.records import IncidentRecord, parse_incident
 from app.notify.signing import signature, verify
 from app.notify.text import email_subject, headline, minutes, slack_text, time_range
-from tests.unit.test_notify_records import OPENED
+from tests.support.incident_record import OPENED
 
 RESOLVED = {**OPENED, "event": "resolved", "sequence": 5, "status": "resolved",
             "latest_window_start": "2025-11-30T08:15:00Z", "latest_window_end": "2025-11-30T08:25:00Z",
