@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.integration.test_streaming_windows import fetch_windows
 from tests.support.kafka import produce
+from tests.support.web_api import fetch_windows
 from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
 
 MINUTE_MS = 60_000
@@ -44,7 +44,7 @@ async def test_60_views_sent_twice_count_60_and_raise_no_alert_across_a_restart(
     try:
         await wait_drained(worker)
         expected = {t - k * MINUTE_MS: (60, 0, 0) for k in range(10)}
-        assert await fetch_windows(env, "p-retry") == expected
+        assert await fetch_windows(env.web_url, "p-retry") == expected
         alerts = alerts_of(await read_topic(kafka_bootstrap, env.alerts_topic))
         assert [a for a in alerts if a["product_id"] == "p-retry"] == []
     finally:

@@ -11,9 +11,8 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.integration.test_streaming_windows import fetch_windows
 from tests.support.kafka import produce
-from tests.support.web_api import wait_ready
+from tests.support.web_api import fetch_windows, wait_ready
 from tests.support.window_oracle import timestamp_ms
 from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
 
@@ -60,7 +59,7 @@ async def test_one_view_from_a_fast_clock_does_not_silence_a_flash_sale(
         await produce(kafka_bootstrap, env.topic, [(0, orjson.dumps(e)) for e in events])
         await wait_drained(worker)
         expected = windows_holding(flash, (150, 0, 0))
-        assert await fetch_windows(env, "p-flash") == expected
+        assert await fetch_windows(env.web_url, "p-flash") == expected
         alerts = alerts_of(await read_topic(kafka_bootstrap, env.alerts_topic))
         flash_alerts = {
             timestamp_ms(a["window_start"]): a["views"]
@@ -87,7 +86,7 @@ async def test_5000_waiting_views_of_a_240_character_product_id_are_counted(
         await wait_drained(worker)
         assert worker.alive()
         expected = windows_holding(t, (5000, 0, 0))
-        assert await fetch_windows(env, quote(LONG_URL, safe="")) == expected
+        assert await fetch_windows(env.web_url, quote(LONG_URL, safe="")) == expected
         assert parquet_rows(env, LONG_URL) == 5000
     finally:
         worker.stop()
@@ -115,7 +114,7 @@ async def test_ids_too_long_or_with_control_characters_are_dead_lettered(
         assert dead[escape]["x-dlq-reason"] == b"control_character"
         detail = dead[escape]["x-dlq-detail"].decode()
         assert "product_id" in detail and "U+001B" in detail
-        assert await fetch_windows(env, "p-good") == windows_holding(t, (1, 0, 0))
+        assert await fetch_windows(env.web_url, "p-good") == windows_holding(t, (1, 0, 0))
         assert "\x1b" not in worker.log()
     finally:
         worker.stop()
@@ -131,7 +130,7 @@ async def test_an_event_behind_a_utf8_byte_order_mark_is_counted(
     worker = Worker(env).start()
     try:
         await wait_drained(worker)
-        assert await fetch_windows(env, "p-bom") == windows_holding(t, (1, 0, 0))
+        assert await fetch_windows(env.web_url, "p-bom") == windows_holding(t, (1, 0, 0))
         assert await read_topic(kafka_bootstrap, env.dlq_topic) == []
         assert parquet_rows(env, "p-bom") == 1
     finally:

@@ -16,9 +16,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
-from tests.integration.test_streaming_windows import check_windows, fetch_windows
 from tests.support.kafka import create_topic
 from tests.support.streaming_cases import POISON, SEC, T0, shop_events, stamp
+from tests.support.web_api import check_windows, fetch_windows
 from tests.support.window_oracle import WindowOracle
 from tests.support.worker import (
     Worker,
@@ -172,8 +172,8 @@ async def test_aborted_transactions_never_count(kafka_bootstrap: str, tmp_path: 
         stored = duckdb.sql(f"select product_id, count(*) from read_parquet('{glob}') group by all")
         assert stored is not None
         assert dict(stored.fetchall()) == {"p-committed": len(committed)}
-        assert await fetch_windows(env, "p-aborted") == {}
-        await check_windows(env, WindowOracle().feed_all(committed))
+        assert await fetch_windows(env.web_url, "p-aborted") == {}
+        await check_windows(env.web_url, WindowOracle().feed_all(committed))
         alerts = alerts_of(await read_topic(kafka_bootstrap, env.alerts_topic))
         assert [a for a in alerts if a["product_id"] == "p-aborted"] == []
     finally:

@@ -22,9 +22,9 @@ from aiokafka.structs import TopicPartition
 from agents.stall_watchdog import CHECK_EVERY_S
 from app.kafka.jars import ensure_jars
 from tables.pipeline_probe import PROBE_EVERY_S
-from tests.integration.test_streaming_windows import fetch_windows, oracle_live_windows
 from tests.support.kafka import create_topic
 from tests.support.streaming_cases import SEC, T0, stamp
+from tests.support.web_api import expected_live_windows, fetch_windows
 from tests.support.window_oracle import WindowOracle
 from tests.support.worker import Worker, WorkerEnv, parquet_rows, wait_drained
 
@@ -123,13 +123,13 @@ async def test_every_codec_from_a_java_producer_reaches_parquet_and_windows(
         events = codec_events(codec, T0 + partition * 30 * SEC)
         java_producer.send(kafka_bootstrap, env.topic, codec, partition, events)
         placed += [(partition, e) for e in events]
-    live = oracle_live_windows(WindowOracle().feed_all(placed))
+    live = expected_live_windows(WindowOracle().feed_all(placed))
     worker = Worker(env).start()
     try:
         await wait_drained(worker)
         assert parquet_rows(env) == (len(placed), len(placed))
         for codec in CODECS:
-            got = await fetch_windows(env, f"hot-{codec}")
+            got = await fetch_windows(env.web_url, f"hot-{codec}")
             assert got == live[f"hot-{codec}"], codec
             assert max(views for views, _, _ in got.values()) == HOT_VIEWS, codec
         assert "UnsupportedCodecError" not in worker.log()

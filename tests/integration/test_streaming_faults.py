@@ -16,9 +16,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from app.kafka.broker import LocalBroker, free_port
-from tests.integration.test_streaming_windows import check_windows
 from tests.support.kafka import create_topic, produce
 from tests.support.streaming_cases import POISON, shop_events
+from tests.support.web_api import check_windows
 from tests.support.window_oracle import WindowOracle
 from tests.support.worker import (
     Worker,
@@ -75,7 +75,7 @@ async def test_poison_goes_to_the_dlq_and_never_stops_valid_events(
         element = next(h for *_, h in dead if dict(h).get("x-dlq-element-index") == b"1")
         assert dict(element)["x-dlq-reason"] == b"unknown_event_type"
         assert parquet_rows(env) == (len(valid) + 2, len(valid) + 2)
-        await check_windows(env, oracle)
+        await check_windows(env.web_url, oracle)
         log = worker.log()
         assert log.count("dead-lettered") == len(expected)  # logged once per reason
     finally:
@@ -108,7 +108,7 @@ async def test_kill_9_three_times_counts_stay_exact(kafka_bootstrap: str, tmp_pa
         assert [i for i, n in ids.items() if n > 1] == []
         assert oracle.qualifying() <= {(a["product_id"], _ms(a["window_start"])) for a in alerts}
         assert parquet_rows(env) == (len(events), len(events))
-        await check_windows(env, oracle)
+        await check_windows(env.web_url, oracle)
     finally:
         worker.stop()
 
@@ -140,7 +140,7 @@ async def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
         assert parquet_rows(env) == (len(events), len(events))
         alerts = alerts_of(await read_topic(bootstrap, env.alerts_topic))
         assert len({a["alert_id"] for a in alerts}) == len(alerts)
-        await check_windows(env, oracle)
+        await check_windows(env.web_url, oracle)
     finally:
         worker.stop()
         await asyncio.to_thread(broker.stop)

@@ -6,45 +6,15 @@ import random
 from collections import Counter
 from pathlib import Path
 
-import aiohttp
 import duckdb
 import orjson
 import pytest
 
 from tests.support.kafka import create_topic, produce
 from tests.support.streaming_cases import edge_cases, shop_events
+from tests.support.web_api import check_windows
 from tests.support.window_oracle import WindowOracle, timestamp_ms
 from tests.support.worker import Worker, WorkerEnv, alerts_of, read_topic, wait_drained
-
-RETENTION_MS = 3600_000
-
-
-async def fetch_windows(env: WorkerEnv, product: str) -> dict[int, tuple[int, int, int]]:
-    url = f"http://127.0.0.1:{env.web_port}/api/products/{product}/windows"
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200, await response.text()
-        body = await response.json()
-    return {
-        timestamp_ms(w["window_start"]): (w["views"], w["add_to_cart"], w["purchases"])
-        for w in body["windows"]
-    }
-
-
-def oracle_live_windows(oracle: WindowOracle) -> dict[str, dict[int, tuple[int, int, int]]]:
-    """Oracle windows not yet expired: those whose end the watermark passed < 1 h ago."""
-    watermark = max(oracle.max_seen.values()) - oracle.lateness
-    lowest = watermark - oracle.size
-    oldest = -((-lowest) // oracle.step) * oracle.step - RETENTION_MS
-    live: dict[str, dict[int, tuple[int, int, int]]] = {}
-    for (product, start), counts in oracle.windows.items():
-        if start >= oldest and any(counts):
-            live.setdefault(product, {})[start] = (counts[0], counts[1], counts[2])
-    return live
-
-
-async def check_windows(env: WorkerEnv, oracle: WindowOracle) -> None:
-    for product, expected in oracle_live_windows(oracle).items():
-        assert await fetch_windows(env, product) == expected, product
 
 
 @pytest.mark.slow
@@ -73,7 +43,7 @@ async def test_single_partition_alerts_and_windows_equal_the_recount(
         assert got == oracle.alerts
         for product in ("p100", "p5buy", "pverylate"):
             assert not any(p == product for p, _ in got)
-        await check_windows(env, oracle)
+        await check_windows(env.web_url, oracle)
         day_glob = str(env.data_dir / "events" / "*" / "*.parquet")
         rows, distinct = duckdb.sql(
             f"select count(*), count(distinct event_id) from read_parquet('{day_glob}', hive_partitioning=true)"
@@ -109,7 +79,7 @@ async def test_three_partition_unkeyed_input(kafka_bootstrap: str, tmp_path: Pat
         for a in alerts:
             assert a["views"] > 100 and a["purchases"] < 5
             assert (a["product_id"], timestamp_ms(a["window_start"])) in oracle.windows
-        await check_windows(env, oracle)
+        await check_windows(env.web_url, oracle)
     finally:
         worker.stop()
 
@@ -131,7 +101,7 @@ async def drain_and_check(env: WorkerEnv, oracle: WindowOracle) -> None:
         alerts = alerts_of(await read_topic(env.bootstrap, env.alerts_topic))
         keys = [(a["product_id"], timestamp_ms(a["window_start"])) for a in alerts]
         assert sorted(keys) == sorted(oracle.alerts)
-        await check_windows(env, oracle)
+        await check_windows(env.web_url, oracle)
     finally:
         worker.stop()
 
@@ -216,6 +186,6 @@ async def test_windows_are_whole_when_an_input_partition_never_feeds_a_worker_pa
         worker = Worker(env).start()
         try:
             await wait_drained(worker)
-            await check_windows(env, oracle)
+            await check_windows(env.web_url, oracle)
         finally:
             worker.stop()

@@ -7,13 +7,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.integration.test_web_api import check_windows
 from tests.support.kafka import produce
 from tests.support.streaming_cases import edge_cases
 from tests.support.web_api import (
     TOKEN,
     check_alerts,
     check_top,
+    check_windows,
     expected_live_windows,
     get_ok,
     wait_ready,
@@ -40,13 +40,14 @@ async def test_both_workers_answer_for_every_product(kafka_bootstrap: str, tmp_p
         assert owned[0] and owned[1], f"one worker holds every partition: {owned}"
         assert owned[0] | owned[1] == {0, 1, 2, 3} and not owned[0] & owned[1]
         live = expected_live_windows(oracle)
+        assert len(live) > 20  # enough products for the window checks
         for worker in workers:
             for product in sorted(live):  # the series is routed to the owner like the windows
                 series = await get_ok(worker.env.web_url, f"/api/products/{product}/series", TOKEN)
                 got = {timestamp_ms(w["window_start"]): (w["views"], w["add_to_cart"],
                        w["purchases"]) for w in series["windows"]}  # fmt: skip
                 assert got == live[product], product
-            await check_windows(worker.env.web_url, oracle)
+            await check_windows(worker.env.web_url, oracle, TOKEN)
             await check_top(worker.env.web_url, oracle)
             await check_alerts(worker.env.web_url, oracle)
         status = await get_ok(first.web_url, "/api/status", TOKEN)

@@ -18,9 +18,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.protocol.group import MemberAssignment
 
-from tests.integration.test_streaming_windows import check_windows
 from tests.support.kafka import create_topic
 from tests.support.streaming_cases import shop_events
+from tests.support.web_api import check_windows
 from tests.support.window_oracle import WindowOracle, timestamp_ms
 from tests.support.worker import (
     SupervisedWorkers,
@@ -145,7 +145,7 @@ async def test_two_processes_share_the_work_and_survive_a_kill_9(
         }  # fmt: skip
         assert got == oracle.alerts
         assert parquet_rows(env) == (len(events), len(events))
-        await check_windows(env, oracle)  # asks process 1; it forwards to the owner
+        await check_windows(env.web_url, oracle)  # asks process 1; it forwards to the owner
     finally:
         producing.cancel()
         workers.stop()

@@ -25,9 +25,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from app.kafka.broker import LocalBroker, free_port
-from tests.integration.test_streaming_windows import check_windows
 from tests.support.kafka import create_topic
 from tests.support.streaming_cases import POISON, shop_events
+from tests.support.web_api import check_windows
 from tests.support.window_oracle import WindowOracle, timestamp_ms
 from tests.support.worker import Worker, WorkerEnv, alerts_of, group_lag, parquet_rows, read_topic
 
@@ -195,7 +195,7 @@ async def drain(slots: list[Slot], feed: PacedFeed) -> float:
 async def check_against_recount(slots: list[Slot], feed: PacedFeed) -> None:
     env, stream, oracle = slots[0].env, feed.stream, feed.stream.oracle
     for slot in slots:  # any worker answers for any product
-        await check_windows(slot.env, oracle)
+        await check_windows(slot.env.web_url, oracle)
     alerts = alerts_of(await read_topic(env.bootstrap, env.alerts_topic))
     ids = Counter(a["alert_id"] for a in alerts)
     assert [i for i, n in ids.items() if n > 1] == [], "an alert was sent twice"

@@ -75,6 +75,34 @@ def expected_live_windows(oracle: WindowOracle) -> dict[str, dict[int, tuple[int
     return live
 
 
+async def fetch_windows(
+    base: str, product: str, token: str | None = None
+) -> dict[int, tuple[int, int, int]]:
+    """Window start ms -> (views, add_to_cart, purchases), as the product's windows answer."""
+    body = await get_ok(base, f"/api/products/{product}/windows", token)
+    return {
+        timestamp_ms(w["window_start"]): (w["views"], w["add_to_cart"], w["purchases"])
+        for w in body["windows"]
+    }
+
+
+async def check_windows(base: str, oracle: WindowOracle, token: str | None = None) -> None:
+    """Every product the oracle counted: the API lists exactly its live windows, with the
+    recount's counts, times in UTC and `qualifies` as the alert rule decides it."""
+    live = expected_live_windows(oracle)
+    for product in sorted({p for p, _ in oracle.windows}):
+        body = await get_ok(base, f"/api/products/{product}/windows", token)
+        got = {
+            timestamp_ms(w["window_start"]): (w["views"], w["add_to_cart"], w["purchases"])
+            for w in body["windows"]
+        }
+        assert got == live.get(product, {}), product
+        for w in body["windows"]:
+            assert w["window_start"].endswith("Z") and w["window_end"].endswith("Z")
+            qualifies = w["views"] > oracle.views and w["purchases"] < oracle.purchases
+            assert w["qualifies"] == qualifies, (product, w)
+
+
 def expected_top(oracle: WindowOracle, metric: str, limit: int) -> tuple[int, list[dict[str, Any]]]:
     """(window start, ranked products) of the newest window the watermark has closed."""
     watermark = oracle_watermark(oracle)
