@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import threading
-import time
 from datetime import date
 from pathlib import Path
 
@@ -127,19 +126,20 @@ def test_a_listing_begun_before_the_swap_still_sees_every_old_file(tmp_path: Pat
     write_batches(events_writer(tmp_path), spread_events(300), 10)
     day_dir = tmp_path / "date=2024-03-02"
     old_names = sorted(os.listdir(day_dir))
+    waits: list[float] = []
+
+    def slow_reader(grace_s: float) -> None:
+        """Compaction's wait between the swap and deleting the old files: the reader lists."""
+        waits.append(grace_s)
+        assert sorted(os.listdir(day_dir)) != old_names  # the swap is done
+        assert sorted(os.listdir(handle)) == old_names
+
     handle = os.open(day_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        done = threading.Thread(
-            target=compact_date, args=(tmp_path, DAY), kwargs={"retire_grace_s": 2.0}
-        )
-        done.start()
-        while sorted(os.listdir(day_dir)) == old_names:
-            assert done.is_alive()
-        time.sleep(0.5)  # the swap is done; the reader is slow
-        assert sorted(os.listdir(handle)) == old_names
-        done.join()
+        compact_date(tmp_path, DAY, retire_grace_s=2.0, sleep=slow_reader)
     finally:
         os.close(handle)
+    assert waits == [2.0]
     assert offsets_seen(tmp_path) == list(range(300))
     assert hidden_leftovers(tmp_path) == []
 
