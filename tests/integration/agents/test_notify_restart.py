@@ -24,7 +24,7 @@ from tests.support.smtp_server import start_server
 from tests.support.worker import group_lag
 
 NewTopic = Callable[..., Awaitable[str]]
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def start_notifier(args: list[str], log: Path) -> subprocess.Popen[bytes]:

@@ -107,7 +107,7 @@ def test_a_killed_process_leaves_a_state_the_next_one_recovers(
     root = tmp_path / "events"
     child = subprocess.run(
         [sys.executable, "-c", _CHILD, str(root), str(stop_at)],
-        cwd=Path(__file__).parents[2],
+        cwd=Path(__file__).parents[4],
         capture_output=True,
         text=True,
         check=False,

@@ -77,13 +77,13 @@ def test_cli_reports_a_bad_setting_in_one_line(clean_env: Path) -> None:
 def test_env_example_documents_every_variable(clean_env: Path) -> None:
     from app.settings import Settings
 
-    example = (Path(__file__).parents[2] / ".env.example").read_text()
+    example = (Path(__file__).parents[3] / ".env.example").read_text()
     for name in Settings.model_fields:
         assert f"{name.upper()}=" in example, f"{name.upper()} missing from .env.example"
 
 
 def test_env_example_values_are_valid_defaults(clean_env: Path) -> None:
-    example = (Path(__file__).parents[2] / ".env.example").read_text()
+    example = (Path(__file__).parents[3] / ".env.example").read_text()
     lines = [line.split("#")[0].strip() for line in example.splitlines()]
     (clean_env / ".env").write_text("\n".join(line for line in lines if line))
     assert load_settings() == load_settings(_env_file=None)

@@ -1,6 +1,6 @@
 """Input compressed by a Java kafka-clients producer, with each Kafka codec, on a real broker.
 
-The producer is tests/integration/java/CompressedProducer.java, compiled at test time against
+The producer is java/CompressedProducer.java beside this file, compiled at test time against
 the broker's own jar cache. One input partition per codec; the expectations are recounted here.
 """
 
