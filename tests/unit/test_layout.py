@@ -11,6 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT_PACKAGES = ("agents", "app", "batch", "tables")
 IMPORTERS = ("import_module", "__import__")
+# Tests of the files at the repository's top (README, Dockerfile, docker-compose.yml) and of
+# this floor plan: the only ones not under a package's folder.
+TOP_LEVEL = {
+    "test_compose_dockerfile.py", "test_compose_file.py", "test_compose_readme.py",
+    "test_compose_smoke.py", "test_layout.py",
+}  # fmt: skip
 
 
 def imported_modules(source: str, package: str) -> set[str]:
@@ -75,7 +81,9 @@ def test_each_test_sits_under_the_folder_of_the_package_it_tests(kind: str) -> N
     base = ROOT / "tests" / kind
     for path in base.rglob("test_*.py"):
         folder = path.parent.relative_to(base)
-        if folder.parts:  # tests of the files at the repository's top sit at the top
+        if not folder.parts:
+            assert path.name in TOP_LEVEL, f"{path}: move it under its package's folder"
+        else:
             assert folder.parts[0] in PRODUCT_PACKAGES, path
             assert (ROOT / folder / "__init__.py").is_file(), f"{path}: no package {folder}"
         for parent in [path.parent, *path.parent.parents][: len(folder.parts) + 1]:
