@@ -34,7 +34,7 @@ from batch.backtest import Backtest, epoch_ms
 from batch.backtest_rule import Thresholds, WindowRule
 from bench.probes import log
 from bench.table import Row
-from tests.batch_original_logs import original_day, write_log
+from tests.support.batch_original_logs import original_day, write_log
 
 CLICKSTREAM = str(Path(sys.executable).parent / "clickstream")
 START = datetime(2024, 6, 3, tzinfo=UTC)

@@ -41,7 +41,7 @@ from bench.probes import (
     wait_assigned,
     wait_until_quiet,
 )
-from tests.integration.worker import Worker, WorkerEnv
+from tests.support.worker import Worker, WorkerEnv
 
 CLICKSTREAM = str(Path(sys.executable).parent / "clickstream")
 PRODUCTS = 10_000

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
-from tests.integration.worker import Worker
+from tests.support.worker import Worker
 
 ASSIGNED_LINE = b"assigned, parquet"  # ingest restored a partition, right before its records
 

@@ -30,7 +30,7 @@ from bench.broker_cpu import broker_pid, cpu_seconds
 from bench.probes import LagProbe, create_topic, log, wait_assigned
 from bench.process_tree import run_measured
 from bench.throughput import INPUT_PARTITIONS, fill, simulated_lines
-from tests.integration.worker import Worker, WorkerEnv
+from tests.support.worker import Worker, WorkerEnv
 
 RESULTS = Path(__file__).parent / "results"
 PY_SPY = Path(sys.executable).parent / "py-spy"

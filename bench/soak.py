@@ -31,7 +31,7 @@ from bench.probes import (
     rss_mb,
     wait_assigned,
 )
-from tests.integration.worker import Worker, WorkerEnv
+from tests.support.worker import Worker, WorkerEnv
 
 RESULTS = Path(__file__).parent / "results"
 SAMPLE_S = 10.0

@@ -38,7 +38,7 @@ from bench.probes import LagProbe, create_topic, load_average, log, wait_assigne
 from bench.process_tree import TreeSampler, run_measured
 from bench.streaming import CLICKSTREAM, PRODUCTS, SEED, history_start
 from bench.table import Row
-from tests.integration.worker import SupervisedWorkers, WorkerEnv
+from tests.support.worker import SupervisedWorkers, WorkerEnv
 
 INPUT_PARTITIONS = 4
 CASES = ("keyed", "unkeyed", "batch100")

@@ -52,6 +52,7 @@ def compact_date(
     fsync: bool = True,
     on_progress: ProgressCallback | None = None,
     retire_grace_s: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> CompactionResult:
     """Merge the small files of root/date=DAY into files of up to `target_rows` rows.
 
@@ -62,6 +63,9 @@ def compact_date(
     A reader that listed the old files just before the swap may get "file not found" and
     should retry; it never sees a duplicate. The old files are deleted `retire_grace_s` after
     the swap, so that a listing under way then still sees all of them.
+
+    `sleep(retire_grace_s)` is that wait; a test passes its own to act in the grace period,
+    after the swap and before the old files go.
     """
     day_dir = root / date_dir_name(day)
     try:
@@ -70,7 +74,7 @@ def compact_date(
             _clear_leftovers(root / STAGING_DIR, day_dir, grace)
             result, retired = _compact_locked(root, day, day_dir, target_rows, fsync, on_progress)
         if retired is not None:
-            time.sleep(grace)
+            sleep(grace)
             _remove_tree(retired)  # the old small files, now out of every reader's sight
     except OSError as exc:
         error = storage_error("compact", day_dir, exc)

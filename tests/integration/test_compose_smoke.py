@@ -26,9 +26,9 @@ import pytest
 
 from app.kafka.broker import free_port
 from app.settings import Settings
-from tests.batch_smtp import start_server
-from tests.compose_files import load_compose, service_environment
-from tests.integration.worker import free_web_ports, read_topic
+from tests.support.compose_files import load_compose, service_environment
+from tests.support.smtp_server import start_server
+from tests.support.worker import free_web_ports, read_topic
 
 COMPOSE = load_compose()
 VENV_BIN = Path(sys.executable).parent

@@ -2,8 +2,9 @@
 
 Each scenario streams a shop's events with poison messages spread through them, breaks a
 worker or the broker while they flow, restarts whatever stopped (as a supervisor would) and
-then holds every output to the independent recount in `tests/oracle.py`. A worker that stops
-itself on a detected stall is restarted too, but fails the scenario: a stall is a bug.
+then holds every output to the independent recount in `tests/support/window_oracle.py`. A
+worker that stops itself on a detected stall is restarted too, but fails the scenario: a stall
+is a bug.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from app.kafka.broker import LocalBroker, free_port
-from tests.integration.test_streaming_faults import POISON, create_topic, parquet_rows, shop_events
-from tests.integration.test_streaming_windows import check_windows
-from tests.integration.worker import Worker, WorkerEnv, alerts_of, group_lag, read_topic
-from tests.oracle import WindowOracle, timestamp_ms
+from tests.support.kafka import create_topic
+from tests.support.streaming_cases import POISON, shop_events
+from tests.support.web_api import check_windows
+from tests.support.window_oracle import WindowOracle, timestamp_ms
+from tests.support.worker import Worker, WorkerEnv, alerts_of, group_lag, parquet_rows, read_topic
 
 # Every group must reach lag 0 this long after the last produce or fault, whichever is later.
 DRAIN_BOUND_S = 300.0
@@ -193,7 +195,7 @@ async def drain(slots: list[Slot], feed: PacedFeed) -> float:
 async def check_against_recount(slots: list[Slot], feed: PacedFeed) -> None:
     env, stream, oracle = slots[0].env, feed.stream, feed.stream.oracle
     for slot in slots:  # any worker answers for any product
-        await check_windows(slot.env, oracle)
+        await check_windows(slot.env.web_url, oracle)
     alerts = alerts_of(await read_topic(env.bootstrap, env.alerts_topic))
     ids = Counter(a["alert_id"] for a in alerts)
     assert [i for i, n in ids.items() if n > 1] == [], "an alert was sent twice"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose_files import (
+from tests.support.compose_files import (
     APP_SERVICES,
     ROOT,
     Dockerfile,

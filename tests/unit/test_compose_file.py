@@ -16,7 +16,7 @@ from app.errors import SettingsError
 from app.settings import Settings, load_settings
 from batch.mail import MailConfig
 from tables.web_exposure import check_web_exposure
-from tests.compose_files import (
+from tests.support.compose_files import (
     APP_SERVICES,
     COMPOSE_SCHEMA,
     ROOT,
