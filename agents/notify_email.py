@@ -23,7 +23,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from agents.alerts import escape_control
+from app.console_text import escape_control
 from app.errors import DeliveryError, NotificationRejected, NotificationRetryable, SettingsError
 from app.notify.records import IncidentNotice
 from app.notify.signing import DELIVERY_HEADER, EVENT_HEADER

@@ -15,9 +15,9 @@ from typing import Any
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from agents.alerts import iso_utc
 from app.faust_app import get_app
 from app.settings import get_settings
+from app.time_format import iso_utc_ms
 from batch.day import next_report_time
 from tables.cluster import gather_shares
 from tables.pipeline_probe import probe_state
@@ -99,7 +99,7 @@ class VendorAssetView(View):
 def report_schedule(now: datetime) -> dict[str, str]:
     local = next_report_time(now, settings.report_time, settings.tz)
     return {
-        "next_report_at": iso_utc(int(local.timestamp() * 1000)),
+        "next_report_at": iso_utc_ms(int(local.timestamp() * 1000)),
         "next_report_local": local.isoformat(),
         "report_timezone": settings.report_timezone,
     }
@@ -131,6 +131,6 @@ class StatusView(View):
                 "window_seconds": settings.window_size,
                 "step_seconds": settings.window_step,
             },
-            "generated_at": iso_utc(int(time.time() * 1000)),
+            "generated_at": iso_utc_ms(int(time.time() * 1000)),
         }
         return self.json(body)

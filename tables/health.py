@@ -15,11 +15,11 @@ from typing import Any
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from agents.alerts import iso_utc
 from app import metrics
 from app.faust_app import get_app
 from app.notify.status import notification_problems
 from app.stall_detector import get_stall_detector, stall_problems
+from app.time_format import iso_utc_ms
 from tables.owned_partitions import owned_partitions, settled
 from tables.pipeline_probe import PROBE_EVERY_S, probe_state
 from tables.throughput import newest_event_ms, throughput
@@ -67,7 +67,7 @@ def health_report(now: float) -> tuple[bool, dict[str, Any]]:
     if probe is None:
         problems.append("starting: the broker has not been checked yet")
     else:
-        broker.update(reachable=probe.reachable, checked_at=iso_utc(int(probe.at * 1000)))
+        broker.update(reachable=probe.reachable, checked_at=iso_utc_ms(int(probe.at * 1000)))
         if not probe.reachable:
             broker["error"] = probe.error
             problems.append(f"broker unreachable: {probe.error}")
@@ -92,13 +92,13 @@ def health_report(now: float) -> tuple[bool, dict[str, Any]]:
         "problems": problems,
         "broker": broker,
         "consumer_lag": dict(probe.lag) if probe is not None and probe.reachable else None,
-        "last_event_time": None if newest is None else iso_utc(newest),
-        "last_event_received_at": None if received is None else iso_utc(int(received * 1000)),
+        "last_event_time": None if newest is None else iso_utc_ms(newest),
+        "last_event_received_at": None if received is None else iso_utc_ms(int(received * 1000)),
         "events_per_second": round(throughput.per_second(), 3),
         "partitions": sorted(owned_partitions()),
         "rebalancing": not settled(),
         "stalled": stalled,
-        "checked_at": iso_utc(int(now * 1000)),
+        "checked_at": iso_utc_ms(int(now * 1000)),
     }
     return not problems, body
 

@@ -14,10 +14,10 @@ from typing import Any
 from faust.web import Request, Response, View
 from mode import Service
 
-from agents.alerts import iso_utc
 from app.faust_app import get_app
 from app.incident_records import IncidentRecord, IncidentRecordReader
 from app.settings import get_settings
+from app.time_format import iso_utc_ms
 from tables.topic_follow import follow_topic
 from tables.web_params import choice, reject_unknown, whole_number
 
@@ -100,5 +100,5 @@ class IncidentsView(View):
         incidents = [incident_json(i, now_ms) for i in incident_book.newest(status, limit)]
         return self.json(
             {"status": status, "limit": limit, "count": len(incidents), "incidents": incidents,
-             "generated_at": iso_utc(now_ms)}
+             "generated_at": iso_utc_ms(now_ms)}
         )  # fmt: skip

@@ -16,9 +16,9 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from agents.alerts import iso_utc
 from app import metrics
 from app.faust_app import get_app
+from app.time_format import iso_utc_ms
 from tables.dead_letter_feed import dead_letter_log
 from tables.health import INGEST_UNDECODABLE, SINK_FAILING, current_stalls
 from tables.pipeline_probe import probe_state
@@ -69,10 +69,10 @@ def pipeline_json(now: float) -> dict[str, Any]:
         if name == "windows":
             stage["late_events"] = int(metrics.LATE_EVENTS.total())
         if name == "parquet_sink":
-            stage["last_durable_write"] = iso_utc(int(last_write * 1000)) if last_write else None
+            stage["last_durable_write"] = iso_utc_ms(int(last_write * 1000)) if last_write else None
         stages.append(stage)
     return {"stages": stages, "broker_reachable": None if probe is None else reachable,
-            "checked_at": iso_utc(int(now * 1000))}  # fmt: skip
+            "checked_at": iso_utc_ms(int(now * 1000))}  # fmt: skip
 
 
 @app.page("/api/pipeline")

@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from agents.alerts import iso_utc
 from app.metrics import REGISTRY
+from app.time_format import iso_utc_ms
 
 NOTIFICATIONS = REGISTRY.counter(
     "clickstream_notifications_total",
@@ -79,9 +79,10 @@ class ChannelStatus:
     def problem(self) -> str | None:
         """The /health line while failing, else None."""
         if self.failed_attempts > 0 and self.failing_since is not None:
+            since = iso_utc_ms(int(self.failing_since * 1000))
             return (
                 f"{self.channel} notifications to {self.target} are failing: {self.last_error} "
-                f"({self.failed_attempts} attempts since {iso_utc(int(self.failing_since * 1000))}"
+                f"({self.failed_attempts} attempts since {since}"
                 f"; {self.pending} waiting, retried)"
             )
         if self.rejection is not None:
