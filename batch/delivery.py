@@ -23,8 +23,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from app.errors import DeliveryError
+from app.mail_config import MailConfig
 from batch.files import atomic_write
-from batch.mail import MailConfig
 
 logger = logging.getLogger(__name__)
 

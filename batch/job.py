@@ -9,13 +9,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from app.errors import DeliveryError, NoDataError, ReportError
+from app.mail_config import MailConfig
 from app.settings import Settings
 from batch.checks import with_checks
 from batch.day import ReportDay
 from batch.delivery import Delivery, Mailer, RecipientOutcome
 from batch.files import RenderedReport, write_report
 from batch.lock import LockFile
-from batch.mail import MailConfig, build_message
+from batch.mail import build_message
 from batch.query import compute_summary
 from batch.runs import RunLog
 
