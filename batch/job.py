@@ -10,9 +10,9 @@ from pathlib import Path
 
 from app.errors import DeliveryError, NoDataError, ReportError
 from app.mail_config import MailConfig
+from app.report_day import ReportDay
 from app.settings import Settings
 from batch.checks import with_checks
-from batch.day import ReportDay
 from batch.delivery import Delivery, Mailer, RecipientOutcome
 from batch.files import RenderedReport, write_report
 from batch.lock import LockFile

@@ -16,9 +16,9 @@ from aiohttp import web
 from faust.web import Request, Response, View
 
 from app.faust_app import get_app
+from app.report_day import next_report_time
 from app.settings import get_settings
 from app.time_format import iso_utc_ms
-from batch.day import next_report_time
 from tables.cluster import gather_shares
 from tables.pipeline_probe import probe_state
 from tables.web_guard import Unavailable

@@ -16,8 +16,8 @@ from aiohttp import web
 from faust.web import Request, Response, View
 
 from app.faust_app import get_app
+from app.report_day import yesterday
 from app.settings import get_settings
-from batch.day import yesterday
 from batch.runs import RunLog, RunRecord
 from tables.dashboard import report_schedule
 from tables.web_guard import BadRequest, NotFound
