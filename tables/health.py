@@ -27,20 +27,6 @@ from tables.web_params import reject_unknown
 
 app = get_app()
 PROBE_STALE_S = 6 * PROBE_EVERY_S
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
-SINK_FAILING = metrics.REGISTRY.gauge(
-    "clickstream_sink_failing", "1 while Parquet writes fail and reading is paused."
-)
-INGEST_UNDECODABLE = metrics.REGISTRY.gauge(
-    "clickstream_ingest_undecodable",
-    "1 while the partition's reading is stopped at a batch this worker cannot decode.",
-    "partition",
-)
-STAGE_STALLED = metrics.REGISTRY.gauge(
-    "clickstream_stage_stalled",
-    "1 while the stage has input waiting and made no progress for STALL_SECONDS.",
-    "stage",
-)
 
 
 def current_stalls() -> dict[str, list[int]]:
@@ -48,8 +34,9 @@ def current_stalls() -> dict[str, list[int]]:
     detector = get_stall_detector()
     stalled = detector.stalled()
     # Stages seen before keep a 0, so that a recovered or revoked stage does not stay at 1.
-    for stage in detector.stages() | STAGE_STALLED.values.keys():
-        STAGE_STALLED.set(1 if stage in stalled else 0, stage)
+    seen = {stage for (stage,) in metrics.STAGE_STALLED.values()}
+    for stage in detector.stages() | seen:
+        metrics.STAGE_STALLED.set(1 if stage in stalled else 0, stage)
     return stalled
 
 
@@ -57,7 +44,17 @@ def _refresh_stage_stalled() -> None:
     current_stalls()
 
 
-metrics.REGISTRY.on_collect(_refresh_stage_stalled)
+metrics.on_collect(_refresh_stage_stalled)
+
+
+def sink_failing() -> bool:
+    """The ingest stage's Parquet writes fail and its reading is paused."""
+    return metrics.SINK_FAILING.get() > 0
+
+
+def undecodable_partitions() -> list[int]:
+    """Input partitions whose reading is stopped at a batch this worker cannot decode."""
+    return sorted(int(p) for (p,), v in metrics.INGEST_UNDECODABLE.values().items() if v > 0)
 
 
 def health_report(now: float) -> tuple[bool, dict[str, Any]]:
@@ -75,9 +72,9 @@ def health_report(now: float) -> tuple[bool, dict[str, Any]]:
             problems.append(f"broker not checked for {now - probe.at:.0f} s")
     if not settled():
         problems.append("window state is being recovered from its changelog (start or rebalance)")
-    if SINK_FAILING.get() > 0:
+    if sink_failing():
         problems.append("Parquet writes are failing; input reading is paused")
-    for partition in sorted((p for p, v in INGEST_UNDECODABLE.values.items() if v > 0), key=int):
+    for partition in undecodable_partitions():
         problems.append(
             f"input partition {partition} holds a batch this worker cannot decode; its reading "
             "is stopped there (the worker log says where and what to do)"
@@ -119,5 +116,4 @@ class MetricsView(View):
 
     async def get(self, request: Request) -> Any:
         reject_unknown(request.query, ())
-        body = metrics.REGISTRY.render().encode()
-        return web.Response(body=body, headers={"Content-Type": PROMETHEUS_TEXT})
+        return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})

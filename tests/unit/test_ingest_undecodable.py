@@ -121,9 +121,7 @@ async def test_the_bad_partition_is_paused_and_reported_while_the_others_read_on
     service.consumer = consumer  # type: ignore[assignment]
     service.group_id = "shop-ingest"
     service.read_to = {handled: 1234}
-    service.undecodable = metrics.REGISTRY.gauge(
-        "clickstream_ingest_undecodable", "test", "partition"
-    )
+    service.undecodable = metrics.INGEST_UNDECODABLE
     data = record_batch(0, base_offset=40)
     data[21:23] = struct.pack(">h", UNKNOWN_CODEC)
     exc = decoding_error(with_valid_crc(data))
