@@ -20,3 +20,8 @@ def iso_utc_s(epoch_seconds: float) -> str:
     second, millis = divmod(int(epoch_seconds * 1000), 1000)
     moment = datetime.fromtimestamp(second, tz=UTC)
     return f"{moment.strftime('%Y-%m-%dT%H:%M:%S')}.{millis:03d}Z"
+
+
+def epoch_ms_of_iso(text: str) -> int:
+    """ISO-8601 text with an offset or a Z (as the two functions above write) as epoch ms."""
+    return int(datetime.fromisoformat(text).timestamp() * 1000)

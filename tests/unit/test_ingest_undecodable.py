@@ -21,7 +21,7 @@ from aiokafka.structs import TopicPartition
 from agents.ingest import IngestService
 from agents.ingest_undecodable import decode_fix, undecodable_batch
 from app import metrics
-from tables.health import health_report
+from tables.web.health import health_report
 
 TP = TopicPartition("events", 3)
 LZ4, UNKNOWN_CODEC = 3, 5

@@ -23,7 +23,7 @@ from app.time_format import iso_utc_ms
 from tables.owned_partitions import owned_partitions, settled
 from tables.pipeline_probe import PROBE_EVERY_S, probe_state
 from tables.throughput import newest_event_ms, throughput
-from tables.web_params import reject_unknown
+from tables.web.params import reject_unknown
 
 app = get_app()
 PROBE_STALE_S = 6 * PROBE_EVERY_S

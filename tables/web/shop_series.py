@@ -16,9 +16,9 @@ from agents.window_state import Slice, state_key
 from app.faust_app import get_app
 from app.settings import get_settings
 from app.time_format import iso_utc_ms
-from tables.cluster import gather_shares, require_all_partitions
 from tables.owned_partitions import serving_states
-from tables.web_params import reject_unknown
+from tables.web.cluster import gather_shares, require_all_partitions
+from tables.web.params import reject_unknown
 
 app = get_app()
 settings = get_settings()

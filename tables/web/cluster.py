@@ -24,7 +24,7 @@ from yarl import URL
 from agents.window_stage import MEMBER_PREFIX
 from app.faust_app import get_app
 from app.settings import get_settings
-from tables.web_guard import Unavailable
+from tables.web.guard import Unavailable
 
 logger = logging.getLogger(__name__)
 app = get_app()

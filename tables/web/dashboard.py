@@ -1,6 +1,6 @@
 """GET / (the live dashboard), its static assets, and GET /api/status that it polls.
 
-Plain files shipped in the package (tables/static), no build step and no CDN: users run this
+Plain files shipped in the package (tables/web/static), no build step and no CDN: users run this
 offline. Only the named assets are served, never a path taken from the request.
 """
 
@@ -19,11 +19,11 @@ from app.faust_app import get_app
 from app.report_day import next_report_time
 from app.settings import get_settings
 from app.time_format import iso_utc_ms
-from tables.cluster import gather_shares
 from tables.pipeline_probe import probe_state
-from tables.web_guard import Unavailable
-from tables.web_params import reject_unknown
-from tables.web_shares import status_share
+from tables.web.cluster import gather_shares
+from tables.web.guard import Unavailable
+from tables.web.params import reject_unknown
+from tables.web.shares import status_share
 
 logger = logging.getLogger(__name__)
 app = get_app()
@@ -49,7 +49,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def asset(name: str, folder: str = "static") -> bytes:
-    return resources.files("tables").joinpath(folder, name).read_bytes()
+    return resources.files("tables.web").joinpath(folder, name).read_bytes()
 
 
 def html_page(name: str) -> web.Response:

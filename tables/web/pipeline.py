@@ -20,10 +20,10 @@ from app import metrics
 from app.faust_app import get_app
 from app.time_format import iso_utc_ms
 from tables.dead_letter_feed import dead_letter_log
-from tables.health import current_stalls, sink_failing, undecodable_partitions
 from tables.pipeline_probe import probe_state
 from tables.throughput import throughput
-from tables.web_params import reject_unknown
+from tables.web.health import current_stalls, sink_failing, undecodable_partitions
+from tables.web.params import reject_unknown
 
 app = get_app()
 LAGGING_SECONDS = 10.0

@@ -1,7 +1,7 @@
 """JSON views over one product's window state, answered by the worker that owns the product.
 
 A request that reaches another worker is forwarded once to the owner, as the window stage's
-consumer group assigns it (`tables.cluster.owner_url`), with the caller's token.
+consumer group assigns it (`tables.web.cluster.owner_url`), with the caller's token.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from app.product_batches import product_partition
 from app.settings import get_settings
 from app.time_format import iso_utc_ms
 from tables.alert_feed import alert_ring
-from tables.cluster import PEER_TIMEOUT_S, is_self, owner_url
 from tables.owned_partitions import serving_state
 from tables.product_windows import WindowCounts, read_windows
-from tables.web_guard import BadRequest, Unavailable
+from tables.web.cluster import PEER_TIMEOUT_S, is_self, owner_url
+from tables.web.guard import BadRequest, Unavailable
 
 app = get_app()
 settings = get_settings()

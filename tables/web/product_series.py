@@ -17,12 +17,13 @@ from app.faust_app import get_app
 from app.settings import get_settings
 from app.time_format import iso_utc_ms
 from tables.alert_feed import alert_ring
-from tables.incident_feed import incident_book, incident_json
+from tables.incident_feed import incident_book
 from tables.owned_partitions import serving_state
 from tables.product_windows import read_buckets
-from tables.views import checked_product, forward_to_owner, owned_state, windows_json
-from tables.web_guard import NotFound
-from tables.web_params import reject_unknown
+from tables.web.guard import NotFound
+from tables.web.incidents import incident_json
+from tables.web.params import reject_unknown
+from tables.web.product_views import checked_product, forward_to_owner, owned_state, windows_json
 
 app = get_app()
 settings = get_settings()

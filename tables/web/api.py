@@ -11,7 +11,6 @@ from app.faust_app import get_app
 from app.settings import get_settings
 from app.time_format import iso_utc_ms
 from tables.alert_feed import RING_SIZE, alert_ring
-from tables.cluster import gather_shares, require_all_partitions
 from tables.pipeline_probe import probe_state
 from tables.top_products import (
     METRICS,
@@ -22,8 +21,9 @@ from tables.top_products import (
     merge_mark,
     rank,
 )
-from tables.web_params import choice, reject_unknown, whole_number
-from tables.web_shares import MAX_TOP, SPEC, top_share, watermarks_share
+from tables.web.cluster import gather_shares, require_all_partitions
+from tables.web.params import choice, reject_unknown, whole_number
+from tables.web.shares import MAX_TOP, SPEC, top_share, watermarks_share
 
 app = get_app()
 settings = get_settings()
