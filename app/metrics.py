@@ -62,6 +62,10 @@ class Metric:
         return found
 
     def get(self, *label_values: str) -> float:
+        """The value of one series; a metric with several labels also takes their values as
+        one comma-separated string ("webhook,rejected"), as tests and logs name a series."""
+        if len(label_values) == 1 and len(self.labels) > 1:
+            label_values = tuple(label_values[0].split(",", len(self.labels) - 1))
         return self.values().get(label_values, 0.0)
 
     def total(self) -> float:
