@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import unicodedata
 from datetime import UTC, datetime
 
 import orjson
 
 from agents.window_state import WindowAlert
-from app.events import CONTROL_CHARACTER
+from app.console_text import escape_control
 from app.kafka.topics import topic_tail
+from app.time_format import iso_utc_ms
 
 logger = logging.getLogger(__name__)
 console = logging.getLogger("flash_sale")
@@ -19,22 +19,18 @@ RECENT_PER_PARTITION = 10_000
 _HEADER = ("window_start", "window_end", "product_id", "views", "purchases")
 
 
-def iso_utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
 def alert_record(alert: WindowAlert, detected_at_ms: int) -> dict[str, object]:
     """The alert as published on ALERTS_TOPIC (docs/design.md, "Event, alert and storage
     formats")."""
     return {
         "alert_id": alert.alert_id,
         "product_id": alert.product_id,
-        "window_start": iso_utc(alert.window_start_ms),
-        "window_end": iso_utc(alert.window_end_ms),
+        "window_start": iso_utc_ms(alert.window_start_ms),
+        "window_end": iso_utc_ms(alert.window_end_ms),
         "views": alert.views,
         "add_to_cart": alert.add_to_cart,
         "purchases": alert.purchases,
-        "detected_at": iso_utc(detected_at_ms),
+        "detected_at": iso_utc_ms(detected_at_ms),
     }
 
 
@@ -60,17 +56,6 @@ def draw_table(header: tuple[str, ...], cells: tuple[str, ...]) -> str:
         return "|" + "|".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + "|"
 
     return "\n".join([rule, row(header), rule, row(cells), rule])
-
-
-def escape_control(text: str) -> str:
-    """`text` with each control character written as an escape, e.g. ESC as \\x1b, and each
-    invisible format character (Unicode category Cf: bidi overrides such as U+202E, zero-width
-    spaces) as \\u202e: a terminal escape sequence in a product id must never reach the console
-    raw, nor a character that reverses or hides what the console shows."""
-    text = CONTROL_CHARACTER.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
-    if text.isascii():
-        return text
-    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cf" else c for c in text)
 
 
 async def recent_alert_ids(bootstrap: str, topic: str) -> set[str]:

@@ -40,8 +40,10 @@ from typing import Any, Protocol
 
 import orjson
 
-from agents.alerts import draw_table, escape_control, iso_utc
+from agents.alerts import draw_table
 from agents.window_state import KeyValueStore, WindowAlert
+from app.console_text import escape_control
+from app.time_format import iso_utc_ms
 from app.windows import NO_WATERMARK, WindowSpec
 
 
@@ -260,18 +262,18 @@ class PartitionIncidents:
             "sequence": incident.sequence,
             "product_id": incident.product_id,
             "status": "resolved" if event == "resolved" else "open",
-            "opened_at": iso_utc(incident.opened_at_ms),
-            "first_window_start": iso_utc(first),
-            "first_window_end": iso_utc(first + size),
-            "latest_window_start": iso_utc(latest),
-            "latest_window_end": iso_utc(latest + size),
+            "opened_at": iso_utc_ms(incident.opened_at_ms),
+            "first_window_start": iso_utc_ms(first),
+            "first_window_end": iso_utc_ms(first + size),
+            "latest_window_start": iso_utc_ms(latest),
+            "latest_window_end": iso_utc_ms(latest + size),
             "windows": len(incident.windows),
             "peak_views": incident.peak_views,
             "purchases": incident.purchases,
             "views_threshold": self.views_threshold,
             "purchases_threshold": self.purchases_threshold,
-            "emitted_at": iso_utc(now_ms),
-            "resolved_at": iso_utc(now_ms) if event == "resolved" else None,
+            "emitted_at": iso_utc_ms(now_ms),
+            "resolved_at": iso_utc_ms(now_ms) if event == "resolved" else None,
             "resolution": resolution,
         }
         return IncidentRecord(event, value)

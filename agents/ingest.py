@@ -149,17 +149,9 @@ class IngestService(Service):
         self.admin: AIOKafkaAdminClient | None = None
         self.storage_error: str | None = None
         self._storage_backoff = 1.0
-        self.sink_failing = metrics.REGISTRY.gauge(
-            "clickstream_sink_failing", "1 while Parquet writes fail and reading is paused."
-        )
-        self.lag = metrics.REGISTRY.gauge(
-            "clickstream_ingest_lag", "Input records not yet consumed.", "partition"
-        )
-        self.undecodable = metrics.REGISTRY.gauge(
-            "clickstream_ingest_undecodable",
-            "1 while the partition's reading is stopped at a batch this worker cannot decode.",
-            "partition",
-        )
+        self.sink_failing = metrics.SINK_FAILING
+        self.lag = metrics.INGEST_LAG
+        self.undecodable = metrics.INGEST_UNDECODABLE
 
     async def on_start(self) -> None:
         # Each poll allocates thousands of short-lived lists; with the default thresholds the

@@ -33,10 +33,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from agents.notify_email import EmailChannel, incident_mail_config
+from agents.notify_email import EmailChannel
 from agents.notify_lane import Lane, Owed
 from agents.notify_webhook import WebhookChannel
 from app.kafka.topics import ensure_topic
+from app.mail_config import incident_mail_config
 from app.notify.ledger import DeliveryLedger, ledger_path
 from app.notify.pending import InFlight
 from app.notify.records import NoticeReader

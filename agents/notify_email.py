@@ -1,6 +1,6 @@
 """The email channel: each incident open and resolve as a plain-text email to ALERT_EMAIL_TO.
 
-It uses the report's mail settings (SMTP_HOST and the rest, see `batch.mail.MailConfig`) with
+It uses the report's mail settings (SMTP_HOST and the rest, see `app.mail_config.MailConfig`) with
 ALERT_EMAIL_TO as the recipients; without SMTP_HOST each email is written to DATA_DIR/outbox
 as `incident_<delivery id>.eml`, a name fixed per notification so that writing it again
 replaces it. The Message-ID is fixed per notification too, so mail clients fold a repeat.
@@ -23,34 +23,18 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from agents.alerts import escape_control
-from app.errors import DeliveryError, NotificationRejected, NotificationRetryable, SettingsError
+from app.console_text import escape_control
+from app.errors import DeliveryError, NotificationRejected, NotificationRetryable
+from app.mail_config import MailConfig
 from app.notify.records import IncidentNotice
 from app.notify.signing import DELIVERY_HEADER, EVENT_HEADER
 from app.notify.text import email_body, email_subject
-from app.settings import Settings
 from batch.delivery import Mailer, RetryPolicy
 from batch.files import atomic_write
-from batch.mail import MailConfig
 
 TIMEOUT_S = 10.0
 _HEADERS = policy.default.clone(max_line_length=998)  # no folded subjects (see batch.mail)
 _BODY = policy.default.clone(max_line_length=76)  # quoted-printable lines
-
-
-def incident_mail_config(settings: Settings) -> MailConfig | None:
-    """How incident emails go (None without ALERT_EMAIL_TO). Raises SettingsError naming the
-    variable to fix when the mail settings do not fit together."""
-    if not settings.alert_email_to or not settings.alert_email_to.strip():
-        return None
-    with_recipients = settings.model_copy(update={"email_to": settings.alert_email_to})
-    try:
-        return MailConfig.from_settings(with_recipients)
-    except SettingsError as exc:
-        if exc.variable == "EMAIL_TO":  # the recipients are ALERT_EMAIL_TO's here
-            variable = "ALERT_EMAIL_TO"
-            raise SettingsError(variable, settings.alert_email_to, exc.allowed) from None
-        raise
 
 
 def outbox_path(outbox: Path, notice: IncidentNotice) -> Path:

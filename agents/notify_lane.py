@@ -108,7 +108,7 @@ class Lane:
         name, delivery_id = self.channel.name, owed.notice.delivery_id
         ledger = self.ledgers[owed.tp]
         if delivery_id in ledger:
-            NOTIFICATIONS.inc(label_value=f"{name},already_delivered")
+            NOTIFICATIONS.inc(1, name, "already_delivered")
             return
         await deliver_with_retries(self.channel, owed.notice, self.backoff, self.status)
         while True:  # an id not recorded would be sent again after a replay: insist

@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from agents.alerts import escape_control
+from app.console_text import escape_control
 from app.errors import NotificationRejected, NotificationRetryable
 from app.notify.records import IncidentNotice
 from app.notify.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signature

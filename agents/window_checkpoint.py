@@ -96,6 +96,7 @@ class PartitionCheckpoint:
                 console.warning("%s\n%s", record.headline(), incident_table(record))
         if alerts:
             metrics.ALERTS.inc(len(alerts))
+            metrics.observe_detection_latency(len(alerts), state.source_watermarks())
         for record in incidents:
             metrics.INCIDENTS.inc(1, record.event)
         return len(changes)

@@ -17,15 +17,11 @@ import orjson
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
-from app.metrics import REGISTRY
+from app import metrics
 
 logger = logging.getLogger(__name__)
 
-SKIPPED = REGISTRY.counter(
-    "clickstream_alert_records_skipped_total",
-    "Records on the alerts topic that are not alerts, skipped by each reader.",
-    "reader",
-)
+SKIPPED = metrics.ALERT_RECORDS_SKIPPED
 _INT64_MAX = 2**63 - 1  # the Parquet columns are int64
 
 
@@ -114,7 +110,7 @@ class AlertRecordReader:
         try:
             return _validated(record.value)
         except ValueError as exc:
-            SKIPPED.inc(label_value=self.reader)
+            SKIPPED.inc(1, self.reader)
             if not self._warned:
                 self._warned = True
                 logger.warning(

@@ -7,11 +7,11 @@ import sys
 
 import faust
 
-from agents.notify_email import incident_mail_config
 from app import faust_transport
 from app.errors import SettingsError
+from app.mail_config import incident_mail_config
 from app.settings import Settings, get_settings
-from tables.web_exposure import advertised_host, check_web_exposure
+from app.web_host import advertised_host
 
 
 class ClickstreamApp(faust.App):
@@ -66,8 +66,7 @@ def build_app(settings: Settings) -> faust.App:
 def get_app() -> faust.App:
     """The process's app; a bad setting ends start-up with one line instead of a traceback."""
     try:
-        settings = get_settings()
-        check_web_exposure(settings)
+        settings = get_settings()  # refuses a non-loopback WEB_HOST without WEB_TOKEN
         incident_mail_config(settings)  # ALERT_EMAIL_TO with the mail settings
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -21,16 +21,12 @@ import orjson
 from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass
 
+from app import metrics
 from app.alert_records import Count, Name, UtcTime, validation_problem
-from app.metrics import REGISTRY
 
 logger = logging.getLogger(__name__)
 
-SKIPPED = REGISTRY.counter(
-    "clickstream_incident_records_skipped_total",
-    "Records on the incidents topic that are not incidents, skipped by each reader.",
-    "reader",
-)
+SKIPPED = metrics.INCIDENT_RECORDS_SKIPPED
 
 
 @dataclass(frozen=True, config=ConfigDict(strict=True, extra="ignore"))
@@ -104,7 +100,7 @@ class IncidentRecordReader:
         try:
             return parse_incident_value(record.value)
         except ValueError as exc:
-            SKIPPED.inc(label_value=self.reader)
+            SKIPPED.inc(1, self.reader)
             if not self._warned:
                 self._warned = True
                 logger.warning(

@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 
-from app.metrics import Metric
 from app.storage.durable import write_json_atomically
 from app.storage.locks import file_lock
 
@@ -51,14 +50,3 @@ def record_run(data_dir: Path, day: date, mismatches: dict[str, int]) -> None:
             "at": datetime.now(UTC).isoformat(),
         }
         write_json_atomically(path, tally, fsync=True)
-
-
-def refresh_metrics(data_dir: Path, totals: Metric, last: Metric) -> None:
-    """Set the two metrics from the stored tally; an unreadable file leaves them as they are."""
-    try:
-        tally = read_tally(data_dir)
-        for kind in KINDS:
-            totals.set(float(tally["totals"].get(kind, 0)), kind)
-        last.set(float(tally["last"]["mismatches"]) if tally["last"] else 0.0)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        logger.warning("cannot read %s for /metrics: %s", data_dir / TALLY, exc)

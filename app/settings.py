@@ -10,10 +10,18 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import SettingsError
+from app.web_host import is_loopback
 from app.windows import WindowSpec
 
 _SECRET_FIELDS = frozenset({"smtp_password", "web_token", "alert_webhook_secret"})
@@ -132,6 +140,13 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
+    @model_validator(mode="after")
+    def _web_exposure(self) -> Settings:
+        # SettingsError is no ValueError: pydantic lets it through as it is, so the user sees
+        # the same one line as for any other setting, naming WEB_TOKEN.
+        check_web_exposure(self)
+        return self
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.report_timezone)
@@ -168,6 +183,19 @@ class Settings(BaseSettings):
             self.window_size if self.incident_quiet_seconds is None else self.incident_quiet_seconds
         )
         return quiet * 1000
+
+
+def check_web_exposure(settings: Settings) -> None:
+    """Refuse to serve a non-loopback address to anyone unless the user chose to."""
+    host = settings.web_host
+    if is_loopback(host) or settings.web_token is not None or settings.web_allow_anonymous:
+        return
+    allowed = (
+        f"a token, because WEB_HOST={host!r} is reachable from other machines "
+        "(or set WEB_ALLOW_ANONYMOUS=true to serve the API to anyone without one)"
+    )
+    variable = "WEB_TOKEN"
+    raise SettingsError(variable, None, allowed)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -7,12 +7,12 @@ from datetime import date
 
 import click
 
+from app.report_day import ReportDay
 from app.settings import get_settings
 from batch.backtest import Backtest
 from batch.backtest_output import FORMATS, RunInfo, render_alerts, render_sweep
 from batch.backtest_rule import Thresholds, WindowRule
 from batch.command import DATE, EXIT_NO_DATA
-from batch.day import ReportDay
 
 _SWEEP_NAMES = ("views", "purchases")
 

@@ -6,8 +6,8 @@ import logging
 from dataclasses import replace
 
 from app.reconciliation_tally import record_run
+from app.report_day import ReportDay
 from app.settings import Settings
-from batch.day import ReportDay
 from batch.reconcile import reconcile_day
 from batch.summary import DailySummary
 from batch.trends import compute_trends

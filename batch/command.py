@@ -6,12 +6,12 @@ from datetime import date
 
 import click
 
+from app.mail_config import MailConfig
+from app.report_day import ReportDay, days_between, yesterday
 from app.settings import get_settings
-from batch.day import ReportDay, days_between, yesterday
 from batch.delivery import Mailer
 from batch.files import FORMATS
 from batch.job import ReportJob, RunOutcome, utc_now
-from batch.mail import MailConfig
 from batch.scheduler import ReportScheduler
 
 EXIT_FAILED = 1

@@ -23,8 +23,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from app.errors import DeliveryError
+from app.mail_config import MailConfig
+from app.report_runs import RecipientOutcome
 from batch.files import atomic_write
-from batch.mail import MailConfig
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +43,6 @@ class RetryPolicy:
 
     def delay(self, failed_attempt: int) -> float:
         return float(min(self.max_delay, self.base_delay * 2 ** (failed_attempt - 1)))
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientOutcome:
-    """Whether one recipient's server took the message; `reply` is its answer when it did not."""
-
-    address: str
-    delivered: bool
-    reply: str = ""
 
 
 @dataclass(frozen=True, slots=True)

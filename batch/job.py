@@ -9,15 +9,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from app.errors import DeliveryError, NoDataError, ReportError
+from app.mail_config import MailConfig
+from app.report_day import ReportDay
+from app.report_runs import RecipientOutcome, RunLog
 from app.settings import Settings
 from batch.checks import with_checks
-from batch.day import ReportDay
-from batch.delivery import Delivery, Mailer, RecipientOutcome
+from batch.delivery import Delivery, Mailer
 from batch.files import RenderedReport, write_report
 from batch.lock import LockFile
-from batch.mail import MailConfig, build_message
+from batch.mail import build_message
 from batch.query import compute_summary
-from batch.runs import RunLog
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """What one run did: `status` is one of batch.runs.STATUSES."""
+    """What one run did: `status` is one of app.report_runs.STATUSES."""
 
     day: date
     status: str

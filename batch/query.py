@@ -14,9 +14,9 @@ import duckdb
 
 from app.errors import NoDataError, ReportError
 from app.events import EVENT_TYPES
+from app.report_day import ReportDay
 from app.storage.locks import date_dir_locks
 from app.storage.schema import ALERTS_DIR, EVENTS_DIR
-from batch.day import ReportDay
 from batch.summary import (
     AlertedProduct,
     AlertSummary,

@@ -23,13 +23,13 @@ from datetime import datetime, timedelta
 import duckdb
 
 from app.errors import ReportError
+from app.report_day import ReportDay
 from app.settings import Settings
 from app.storage.locks import date_dir_locks
 from app.storage.schema import ALERTS_DIR
 from batch.backtest import Backtest, from_epoch_ms
 from batch.backtest_rule import Thresholds, WindowRule
 from batch.backtest_windows import window_sources
-from batch.day import ReportDay
 from batch.order_dependence import order_dependent_windows
 from batch.query import partition_files
 from batch.reconciliation import Reconciliation, WindowRef

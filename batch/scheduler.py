@@ -21,8 +21,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
+from app.report_day import days_between, next_report_time, run_time, yesterday
 from app.settings import Settings
-from batch.day import days_between, next_report_time, run_time, yesterday
 from batch.job import Clock, ReportJob, RunOutcome, utc_now
 from batch.lock import LockFile
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from app.errors import NoDataError
-from batch.day import ReportDay
+from app.report_day import ReportDay
 from batch.query import compute_summary
 from batch.summary import DailySummary, Trend
 

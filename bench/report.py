@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from app.report_day import ReportDay
 from app.storage.schema import EVENTS_SCHEMA
-from batch.day import ReportDay
 from batch.query import compute_summary
 
 DAY = date(2024, 6, 1)

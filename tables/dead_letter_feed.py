@@ -15,9 +15,9 @@ from typing import Any
 
 from mode import Service
 
-from agents.alerts import iso_utc
 from app.faust_app import get_app
 from app.settings import get_settings
+from app.time_format import iso_utc_ms
 from tables.topic_follow import follow_topic
 
 app = get_app()
@@ -56,7 +56,7 @@ class DeadLetterLog:
             "total": len(recent),
             "newest": None
             if newest is None
-            else {"at": iso_utc(newest.at_ms), "reason": newest.reason, "detail": newest.detail},
+            else {"at": iso_utc_ms(newest.at_ms), "reason": newest.reason, "detail": newest.detail},
         }
 
 

@@ -1,4 +1,4 @@
-"""Flash-sale incidents, held in memory by every worker for GET /api/incidents.
+"""Flash-sale incidents, held in memory by every worker for the web (`tables.web.incidents`).
 
 Each worker follows INCIDENTS_TOPIC from its start, outside any consumer group and
 read_committed (incidents are produced in transactions), and keeps the newest state of each
@@ -7,30 +7,20 @@ incident by `sequence`, so any worker answers for the whole deployment from memo
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
 from typing import Any
 
-from faust.web import Request, Response, View
 from mode import Service
 
-from agents.alerts import iso_utc
 from app.faust_app import get_app
 from app.incident_records import IncidentRecord, IncidentRecordReader
 from app.settings import get_settings
+from app.time_format import epoch_ms_of_iso
 from tables.topic_follow import follow_topic
-from tables.web_params import choice, reject_unknown, whole_number
 
 app = get_app()
 settings = get_settings()
 
 CAPACITY = 5000
-MAX_LIMIT = 1000
-STATUSES = ("all", "open", "resolved")
-
-
-def _ms(text: str) -> int:
-    return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 class IncidentBook:
@@ -52,19 +42,12 @@ class IncidentBook:
     def newest(self, status: str, limit: int) -> list[IncidentRecord]:
         """Newest opened first (then incident_id descending); `status` all, open or resolved."""
         chosen = [i for i in self._by_id.values() if status in ("all", i.status)]
-        chosen.sort(key=lambda i: (_ms(i.opened_at), i.incident_id), reverse=True)
+        chosen.sort(key=lambda i: (epoch_ms_of_iso(i.opened_at), i.incident_id), reverse=True)
         return chosen[:limit]
 
     def of_product(self, product_id: str) -> list[IncidentRecord]:
         """The held incidents of one product, newest opened first."""
         return [i for i in self.newest("all", len(self._by_id)) if i.product_id == product_id]
-
-
-def incident_json(incident: IncidentRecord, now_ms: int) -> dict[str, Any]:
-    """The record plus `duration_seconds`: opened to resolved, or to `now_ms` while open."""
-    end = now_ms if incident.resolved_at is None else _ms(incident.resolved_at)
-    duration = max(0.0, (end - _ms(incident.opened_at)) / 1000)
-    return {**incident.to_dict(), "duration_seconds": round(duration, 3)}
 
 
 incident_book = IncidentBook()
@@ -85,20 +68,3 @@ class IncidentFeed(Service):
         incident = self.reader.incident_of(record)
         if incident is not None:
             incident_book.add(incident)
-
-
-@app.page("/api/incidents")
-class IncidentsView(View):
-    """GET incidents newest first: ?status=open|resolved (default both), ?limit=N (50)."""
-
-    async def get(self, request: Request) -> Response:
-        query = request.query
-        reject_unknown(query, ("status", "limit"))
-        status = choice(query, "status", STATUSES, "all")
-        limit = whole_number(query, "limit", 50, 1, MAX_LIMIT)
-        now_ms = int(time.time() * 1000)
-        incidents = [incident_json(i, now_ms) for i in incident_book.newest(status, limit)]
-        return self.json(
-            {"status": status, "limit": limit, "count": len(incidents), "incidents": incidents,
-             "generated_at": iso_utc(now_ms)}
-        )  # fmt: skip

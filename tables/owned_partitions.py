@@ -1,13 +1,42 @@
 """The worker partitions this worker answers for, and their window state ready to read.
 
 A partition's state is read only while it is assigned to this worker and recovered from its
-changelog (`agents.window_stage`): a partition being recovered is incomplete.
+changelog: a partition being recovered is incomplete. The window stage lives a floor up, in
+agents/; it is linked here at start-up (`link_window_stage`, called by
+`agents.window_serving`), so that tables/ never imports it.
 """
 
 from __future__ import annotations
 
-from agents.window_stage import WindowStage
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
 from agents.window_state import PartitionWindows
+
+
+class ServingStage(Protocol):
+    """What the read side asks of the running window stage."""
+
+    def settled(self) -> bool: ...
+
+    def serving(self) -> dict[int, PartitionWindows]: ...
+
+
+@dataclass
+class WindowStageLink:
+    """The running stage, if any, and the client-id prefix its group members carry."""
+
+    running: Callable[[], ServingStage | None] = lambda: None
+    member_prefix: str | None = None  # None: no stage in this process, so no known members
+
+
+window_stage = WindowStageLink()
+
+
+def link_window_stage(running: Callable[[], ServingStage | None], member_prefix: str) -> None:
+    window_stage.running = running
+    window_stage.member_prefix = member_prefix
 
 
 def owned_partitions() -> set[int]:
@@ -17,13 +46,13 @@ def owned_partitions() -> set[int]:
 
 def settled() -> bool:
     """No rebalance and no recovery under way."""
-    stage = WindowStage.running
+    stage = window_stage.running()
     return stage is not None and stage.settled()
 
 
 def serving_states() -> dict[int, PartitionWindows]:
     """Window state of every partition this worker can answer for now."""
-    stage = WindowStage.running
+    stage = window_stage.running()
     return {} if stage is None else stage.serving()
 
 

@@ -35,9 +35,6 @@ settings = get_settings()
 
 PROBE_EVERY_S = 5.0
 PROBE_TIMEOUT_S = 10.0
-LAG = metrics.REGISTRY.gauge(
-    "clickstream_consumer_lag", "Records not yet committed, whole deployment, by stage.", "stage"
-)
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ class PipelineProbe(Service):
                 await self._close_clients()  # start afresh next time
             probe_state.latest = result
             for stage, lag in result.lag.items():
-                LAG.set(lag, stage)
+                metrics.CONSUMER_LAG.set(lag, stage)
             await self.sleep(PROBE_EVERY_S)
 
     async def on_stop(self) -> None:

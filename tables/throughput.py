@@ -14,25 +14,6 @@ app = get_app()
 settings = get_settings()
 
 RATE_SPAN_S = 10.0
-EVENTS_PER_SECOND = metrics.REGISTRY.gauge(
-    "clickstream_events_per_second",
-    f"Valid input events this worker ingested per second, over the last {RATE_SPAN_S:.0f} s.",
-)
-LAST_EVENT_RECEIVED = metrics.REGISTRY.gauge(
-    "clickstream_last_event_received_timestamp_seconds",
-    "Wall-clock time this worker last ingested a valid event (0 = none since start).",
-)
-NEWEST_EVENT_TIME = metrics.REGISTRY.gauge(
-    "clickstream_newest_event_timestamp_seconds",
-    "Newest event time the window agent applied on this worker's partitions (0 = none).",
-)
-WINDOW_SLICES = metrics.REGISTRY.gauge(
-    "clickstream_window_table_slices",
-    "Stored (product, step-long slice) entries of this worker's window table.",
-)
-WINDOW_PRODUCTS = metrics.REGISTRY.gauge(
-    "clickstream_window_table_products", "Products with stored window slices on this worker."
-)
 
 
 class Throughput:
@@ -65,9 +46,9 @@ throughput = Throughput()
 @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
 async def sample_throughput() -> None:
     throughput.sample(metrics.EVENTS_IN.total(), time.monotonic(), time.time())
-    EVENTS_PER_SECOND.set(round(throughput.per_second(), 3))
+    metrics.EVENTS_PER_SECOND.set(round(throughput.per_second(), 3))
     if throughput.last_received_at is not None:
-        LAST_EVENT_RECEIVED.set(round(throughput.last_received_at, 3))
+        metrics.LAST_EVENT_RECEIVED.set(round(throughput.last_received_at, 3))
 
 
 def newest_event_ms() -> int | None:
@@ -86,10 +67,10 @@ def collect_window_gauges() -> None:
         for members in state.stored_slices().values():
             slices += len(members)
             products.update(members)
-    WINDOW_SLICES.set(slices)
-    WINDOW_PRODUCTS.set(len(products))
+    metrics.WINDOW_SLICES.set(slices)
+    metrics.WINDOW_PRODUCTS.set(len(products))
     newest = newest_event_ms()
-    NEWEST_EVENT_TIME.set(0 if newest is None else newest / 1000)
+    metrics.NEWEST_EVENT_TIME.set(0 if newest is None else newest / 1000)
 
 
-metrics.REGISTRY.on_collect(collect_window_gauges)
+metrics.on_collect(collect_window_gauges)

@@ -22,11 +22,7 @@ from app import metrics
 
 RETRY_BACKOFF_MS = 10
 _SENDER_LOGGER = "aiokafka.producer.sender"
-RETRIES = metrics.REGISTRY.counter(
-    "clickstream_transaction_produce_retries_total",
-    "Produce requests of transactions retried because the previous transaction was settling "
-    "(NotEnoughReplicasError, KIP-890).",
-)
+RETRIES = metrics.TRANSACTION_RETRIES
 
 
 class _SettlingRetries(logging.Filter):

@@ -66,7 +66,7 @@ async def deliver_with_retries(
         failure = state.outcome.exception() if state.outcome is not None else None
         expected = isinstance(failure, NotificationRetryable)
         error = str(failure) if expected else f"{type(failure).__name__}: {failure}"
-        FAILED_ATTEMPTS.inc(label_value=channel.name)
+        FAILED_ATTEMPTS.inc(1, channel.name)
         if status.failed_attempts == 0 or error != status.last_error:
             pause = state.next_action.sleep if state.next_action is not None else 0.0
             logger.warning(
@@ -87,7 +87,7 @@ async def deliver_with_retries(
             with attempt:
                 await channel.deliver(notice)
     except NotificationRejected as exc:
-        NOTIFICATIONS.inc(label_value=f"{channel.name},rejected")
+        NOTIFICATIONS.inc(1, channel.name, "rejected")
         logger.error(
             "%s: %s rejected %s (%s); skipped, not retried",
             channel.name, channel.target, notice.delivery_id, exc,
@@ -99,7 +99,7 @@ async def deliver_with_retries(
             "%s: delivered %s to %s after %s failed attempts",
             channel.name, notice.delivery_id, channel.target, status.failed_attempts,
         )  # fmt: skip
-    NOTIFICATIONS.inc(label_value=f"{channel.name},delivered")
+    NOTIFICATIONS.inc(1, channel.name, "delivered")
     status.delivered()
     return True
 

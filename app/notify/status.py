@@ -13,30 +13,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from agents.alerts import iso_utc
-from app.metrics import REGISTRY
+from app import metrics
+from app.time_format import iso_utc_ms
 
-NOTIFICATIONS = REGISTRY.counter(
-    "clickstream_notifications_total",
-    "Incident notifications by channel and outcome: delivered, already_delivered, rejected.",
-    "channel,outcome",
-)
-FAILED_ATTEMPTS = REGISTRY.counter(
-    "clickstream_notification_failed_attempts_total",
-    "Delivery attempts that failed and will be retried, by channel.",
-    "channel",
-)
-FAILING = REGISTRY.gauge(
-    "clickstream_notification_channel_failing",
-    "1 while the channel's last attempt failed or it rejected a notification since its last "
-    "delivery.",
-    "channel",
-)
-PENDING = REGISTRY.gauge(
-    "clickstream_notifications_pending",
-    "Incident records read and not yet delivered by the channel (bounded; the rest wait in Kafka).",
-    "channel",
-)
+NOTIFICATIONS = metrics.NOTIFICATIONS
+FAILED_ATTEMPTS = metrics.NOTIFICATION_FAILED_ATTEMPTS
+FAILING = metrics.NOTIFICATION_CHANNEL_FAILING
+PENDING = metrics.NOTIFICATIONS_PENDING
 
 
 @dataclass
@@ -79,9 +62,10 @@ class ChannelStatus:
     def problem(self) -> str | None:
         """The /health line while failing, else None."""
         if self.failed_attempts > 0 and self.failing_since is not None:
+            since = iso_utc_ms(int(self.failing_since * 1000))
             return (
                 f"{self.channel} notifications to {self.target} are failing: {self.last_error} "
-                f"({self.failed_attempts} attempts since {iso_utc(int(self.failing_since * 1000))}"
+                f"({self.failed_attempts} attempts since {since}"
                 f"; {self.pending} waiting, retried)"
             )
         if self.rejection is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from agents.alerts import escape_control
+from app.console_text import escape_control
 from app.notify.records import IncidentRecord, moment
 
 _DASH = "\N{EN DASH}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.simulator.runner import RunResult
 from app.simulator.scenarios import BURST_SECONDS
 from app.simulator.simulation import Simulation
-from app.simulator.wire import iso_utc
+from app.time_format import iso_utc_s
 
 
 def describe_run(simulation: Simulation, destination: str) -> str:
@@ -13,12 +13,12 @@ def describe_run(simulation: Simulation, destination: str) -> str:
     if opts.start is None:
         mode = "live, as fast as possible" if opts.pace == 0 else f"live at {opts.pace:g} events/s"
     else:
-        mode = f"historical from {iso_utc(simulation.goal.start)}, at full speed"
+        mode = f"historical from {iso_utc_s(simulation.goal.start)}, at full speed"
     ends = []
     if opts.count is not None:
         ends.append(f"{opts.count:,} events")
     if simulation.goal.end is not None:
-        ends.append(f"event time {iso_utc(simulation.goal.end)}")
+        ends.append(f"event time {iso_utc_s(simulation.goal.end)}")
     until = " or ".join(ends) if ends else "Ctrl-C"
     return (
         f"Simulating {opts.scenario} traffic: {opts.users:,} users, {opts.products:,} "
@@ -37,7 +37,7 @@ def describe_plan(simulation: Simulation) -> list[str]:
         f"> {flash_sale.thresholds.views} views and < {flash_sale.thresholds.purchases} "
         f"purchases: must alert) next to hot seller {ids[flash_sale.hot_seller]} (must not).",
         f"Bursts of {BURST_SECONDS / 60:g} min every {flash_sale.cycle / 60:g} min; the first "
-        f"from {iso_utc(first)} to {iso_utc(first + BURST_SECONDS)}.",
+        f"from {iso_utc_s(first)} to {iso_utc_s(first + BURST_SECONDS)}.",
     ]
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from app.simulator.catalog import Catalog
 from app.simulator.shoppers import ADD_TO_CART, PURCHASE, VIEW
-from app.simulator.wire import iso_utc
+from app.time_format import iso_utc_s
 
 FIRST_BURST_AFTER = 20.0
 BURST_SECONDS = 240.0
@@ -54,8 +54,8 @@ class Burst:
         return {
             "product_id": self.product_id,
             "role": self.role,
-            "start": iso_utc(self.start),
-            "end": iso_utc(self.end),
+            "start": iso_utc_s(self.start),
+            "end": iso_utc_s(self.end),
         }
 
 

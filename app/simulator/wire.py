@@ -19,11 +19,6 @@ _SECONDS = tuple(f"{second:02d}." for second in range(60))
 EventRecord = dict[str, Any]
 
 
-def iso_utc(epoch_seconds: float) -> str:
-    """Epoch seconds as ISO-8601 UTC with milliseconds and a Z."""
-    return TimestampFormatter().format(int(epoch_seconds * 1000))
-
-
 class TimestampFormatter:
     """Formats epoch milliseconds, reusing the text of the current second (events are dense)."""
 

@@ -10,8 +10,8 @@ import socket
 import click
 
 from app.settings import Settings, get_settings
+from app.web_host import WILDCARD_HOSTS
 from app.workers.supervisor import Supervisor, WorkerSlot, worker_argv
-from tables.web_exposure import WILDCARD_HOSTS, check_web_exposure
 
 
 class UsageProblem(click.ClickException):
@@ -92,8 +92,7 @@ def worker_command(ctx: click.Context, processes: str) -> None:
       clickstream worker --processes auto  # one per CPU, at most PARTITIONS
       clickstream worker --processes 2
     """
-    settings = get_settings()
-    check_web_exposure(settings)
+    settings = get_settings()  # refuses a non-loopback WEB_HOST without WEB_TOKEN
     count = process_count(processes, settings.partitions)
     ports = [settings.web_port + i for i in range(count)]
     check_ports_free(settings.web_host, ports)

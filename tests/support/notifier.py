@@ -15,10 +15,10 @@ import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from agents.alerts import iso_utc
 from agents.notify_consumer import IncidentNotifier
 from app.kafka.broker import free_port
 from app.notify.retry import Backoff, Channel
+from app.time_format import iso_utc_ms as iso_utc
 from tests.support.worker import group_lag
 
 T0_MS = 1_764_489_600_000  # 2025-11-30 08:00 UTC

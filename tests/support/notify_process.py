@@ -16,8 +16,8 @@ from pathlib import Path
 from agents.notify_consumer import IncidentNotifier
 from agents.notify_email import EmailChannel
 from agents.notify_webhook import WebhookChannel
+from app.mail_config import MailConfig
 from app.notify.retry import Backoff
-from batch.mail import MailConfig
 
 RECIPIENT = "oncall@example.com"
 

@@ -13,9 +13,8 @@ import jsonschema
 import pytest
 
 from app.errors import SettingsError
-from app.settings import Settings, load_settings
-from batch.mail import MailConfig
-from tables.web_exposure import check_web_exposure
+from app.mail_config import MailConfig
+from app.settings import Settings, check_web_exposure, load_settings
 from tests.support.compose_files import (
     APP_SERVICES,
     COMPOSE_SCHEMA,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agents.notify_email import EmailChannel
 from app.kafka.broker import free_port
-from batch.mail import MailConfig
+from app.mail_config import MailConfig
 from tests.support.notifier import (
     burst,
     delivery_id,

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.kafka.broker import free_port
+from app.mail_config import MailConfig
 from app.settings import Settings, get_settings, load_settings
 from batch.delivery import Mailer, RetryPolicy
 from batch.job import ReportJob
-from batch.mail import MailConfig
 from tests.support.batch_data import generate_events, write_events_parquet, write_jsonl
 from tests.support.batch_recount import recount
 from tests.support.smtp_server import self_signed_cert, server_tls_context, start_server

@@ -23,10 +23,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from click.testing import CliRunner
 
 from app.cli import cli
+from app.report_day import ReportDay
 from app.settings import get_settings
 from batch.backtest import Backtest, epoch_ms
 from batch.backtest_rule import Thresholds, WindowRule
-from batch.day import ReportDay
 from tests.support.kafka import produce
 from tests.support.streaming_cases import MIN, SEC, T0, edge_cases, stamp
 from tests.support.window_oracle import timestamp_ms

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from batch.day import ReportDay
+from app.report_day import ReportDay
 from batch.query import compute_summary
 from tests.support.batch_data import event_at, generate_events, write_events_parquet, write_jsonl
 from tests.support.batch_recount import recount

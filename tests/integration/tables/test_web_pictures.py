@@ -12,8 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from app.kafka.topics import ensure_topic
-from batch.delivery import RecipientOutcome
-from batch.runs import RunLog
+from app.report_runs import RecipientOutcome, RunLog
 from tests.support.browser import HeadlessChromium, ensure_chromium, keep_artifact
 from tests.support.kafka import produce
 from tests.support.picture_input import (

@@ -21,7 +21,7 @@ from aiokafka.structs import TopicPartition
 from agents.ingest import IngestService
 from agents.ingest_undecodable import decode_fix, undecodable_batch
 from app import metrics
-from tables.health import health_report
+from tables.web.health import health_report
 
 TP = TopicPartition("events", 3)
 LZ4, UNKNOWN_CODEC = 3, 5
@@ -121,9 +121,7 @@ async def test_the_bad_partition_is_paused_and_reported_while_the_others_read_on
     service.consumer = consumer  # type: ignore[assignment]
     service.group_id = "shop-ingest"
     service.read_to = {handled: 1234}
-    service.undecodable = metrics.REGISTRY.gauge(
-        "clickstream_ingest_undecodable", "test", "partition"
-    )
+    service.undecodable = metrics.INGEST_UNDECODABLE
     data = record_batch(0, base_offset=40)
     data[21:23] = struct.pack(">h", UNKNOWN_CODEC)
     exc = decoding_error(with_valid_crc(data))

@@ -9,8 +9,9 @@ import orjson
 import pytest
 
 from agents.notify_consumer import IncidentNotifier
-from agents.notify_email import EmailChannel, incident_mail_config, outbox_path
+from agents.notify_email import EmailChannel, outbox_path
 from app.errors import SettingsError
+from app.mail_config import incident_mail_config
 from app.notify.records import parse_incident
 from app.settings import load_settings
 from tests.support.incident_record import OPENED

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from batch.day import ReportDay, days_between, next_report_time, run_time, yesterday
+from app.report_day import ReportDay, days_between, next_report_time, run_time, yesterday
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -12,10 +12,11 @@ from pydantic import SecretStr
 
 from app.errors import DeliveryError, SettingsError
 from app.kafka.broker import free_port
+from app.mail_config import MailConfig
 from app.settings import load_settings
 from batch.delivery import Mailer, RetryPolicy, _is_permanent
 from batch.files import RenderedReport
-from batch.mail import MailConfig, build_message
+from batch.mail import build_message
 from tests.support.daily_summary import make_summary
 
 SECRET = "pa55-w0rd-xyz"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from app.errors import SchedulerLockedError
+from app.report_runs import RunLog
 from batch.lock import LockFile
-from batch.runs import RunLog
 
 AT = datetime(2024, 3, 11, 0, 15, tzinfo=UTC)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.errors import SettingsError
-from app.settings import load_settings
-from tables.web_exposure import advertised_host, check_web_exposure, is_loopback
+from app.settings import check_web_exposure, load_settings
+from app.web_host import advertised_host, is_loopback
 
 FAUST = str(Path(sys.executable).parent / "faust")
 

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import orjson
 
 from app.incident_records import SKIPPED, IncidentRecordReader
-from tables.incident_feed import IncidentBook, incident_json
+from tables.incident_feed import IncidentBook
+from tables.web.incidents import incident_json
 from tests.support.picture_input import MIN, T0, incident
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tables.web_guard import BadRequest
-from tables.web_params import choice, epoch_ms, reject_unknown, whole_number
+from tables.web.guard import BadRequest
+from tables.web.params import choice, epoch_ms, reject_unknown, whole_number
 
 
 def test_whole_numbers_in_range() -> None:

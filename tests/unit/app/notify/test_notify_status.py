@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.metrics import Metric
+from app import metrics
 from app.notify.status import FAILING, ChannelStatus, notification_problems, track, untrack
 
 
@@ -30,13 +30,12 @@ def test_a_failing_channel_is_one_problem_until_it_delivers() -> None:
 
 
 def test_metrics_with_two_labels_render_both_and_one_label_is_unchanged() -> None:
-    two = Metric("x_total", "help", "counter", "channel,outcome")
-    two.inc(label_value="webhook,delivered")
-    two.inc(2, label_value="email,rejected")
-    assert two.render().splitlines()[2:] == [
-        'x_total{channel="email",outcome="rejected"} 2',
-        'x_total{channel="webhook",outcome="delivered"} 1',
-    ]
-    one = Metric("y", "help", "gauge", "stage")
-    one.set(1, "a,b")
-    assert one.render().splitlines()[2] == 'y{stage="a,b"} 1'
+    metrics.NOTIFICATIONS.inc(1, "test-webhook", "delivered")
+    metrics.NOTIFICATIONS.inc(2, "test-email", "rejected")
+    metrics.NOTIFICATIONS_PENDING.set(1, 'a,b"')
+    lines = metrics.render().decode().splitlines()
+    assert 'clickstream_notifications_total{channel="test-email",outcome="rejected"} 2.0' in lines
+    assert (
+        'clickstream_notifications_total{channel="test-webhook",outcome="delivered"} 1.0' in lines
+    )
+    assert 'clickstream_notifications_pending{channel="a,b\\""} 1.0' in lines

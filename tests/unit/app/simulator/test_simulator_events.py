@@ -14,7 +14,8 @@ from app.events import EventParser
 from app.kafka.partitioner import kafka_partition
 from app.simulator import Funnel, SimulationOptions, build_simulation
 from app.simulator.clock import daily_traffic
-from app.simulator.wire import encode_batches, encode_lines, iso_utc
+from app.simulator.wire import encode_batches, encode_lines
+from app.time_format import iso_utc_s as iso_utc
 
 START = datetime(2024, 6, 1, tzinfo=UTC)
 

@@ -16,12 +16,12 @@ from aiohttp import web
 from faust.web import Request, Response, View
 
 from app.faust_app import get_app
+from app.report_day import yesterday
+from app.report_runs import RunLog, RunRecord
 from app.settings import get_settings
-from batch.day import yesterday
-from batch.runs import RunLog, RunRecord
-from tables.dashboard import report_schedule
-from tables.web_guard import BadRequest, NotFound
-from tables.web_params import reject_unknown, whole_number
+from tables.web.dashboard import report_schedule
+from tables.web.guard import BadRequest, NotFound
+from tables.web.params import reject_unknown, whole_number
 
 app = get_app()
 settings = get_settings()

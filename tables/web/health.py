@@ -15,32 +15,18 @@ from typing import Any
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from agents.alerts import iso_utc
 from app import metrics
 from app.faust_app import get_app
 from app.notify.status import notification_problems
 from app.stall_detector import get_stall_detector, stall_problems
+from app.time_format import iso_utc_ms
 from tables.owned_partitions import owned_partitions, settled
 from tables.pipeline_probe import PROBE_EVERY_S, probe_state
 from tables.throughput import newest_event_ms, throughput
-from tables.web_params import reject_unknown
+from tables.web.params import reject_unknown
 
 app = get_app()
 PROBE_STALE_S = 6 * PROBE_EVERY_S
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
-SINK_FAILING = metrics.REGISTRY.gauge(
-    "clickstream_sink_failing", "1 while Parquet writes fail and reading is paused."
-)
-INGEST_UNDECODABLE = metrics.REGISTRY.gauge(
-    "clickstream_ingest_undecodable",
-    "1 while the partition's reading is stopped at a batch this worker cannot decode.",
-    "partition",
-)
-STAGE_STALLED = metrics.REGISTRY.gauge(
-    "clickstream_stage_stalled",
-    "1 while the stage has input waiting and made no progress for STALL_SECONDS.",
-    "stage",
-)
 
 
 def current_stalls() -> dict[str, list[int]]:
@@ -48,8 +34,9 @@ def current_stalls() -> dict[str, list[int]]:
     detector = get_stall_detector()
     stalled = detector.stalled()
     # Stages seen before keep a 0, so that a recovered or revoked stage does not stay at 1.
-    for stage in detector.stages() | STAGE_STALLED.values.keys():
-        STAGE_STALLED.set(1 if stage in stalled else 0, stage)
+    seen = {stage for (stage,) in metrics.STAGE_STALLED.values()}
+    for stage in detector.stages() | seen:
+        metrics.STAGE_STALLED.set(1 if stage in stalled else 0, stage)
     return stalled
 
 
@@ -57,7 +44,17 @@ def _refresh_stage_stalled() -> None:
     current_stalls()
 
 
-metrics.REGISTRY.on_collect(_refresh_stage_stalled)
+metrics.on_collect(_refresh_stage_stalled)
+
+
+def sink_failing() -> bool:
+    """The ingest stage's Parquet writes fail and its reading is paused."""
+    return metrics.SINK_FAILING.get() > 0
+
+
+def undecodable_partitions() -> list[int]:
+    """Input partitions whose reading is stopped at a batch this worker cannot decode."""
+    return sorted(int(p) for (p,), v in metrics.INGEST_UNDECODABLE.values().items() if v > 0)
 
 
 def health_report(now: float) -> tuple[bool, dict[str, Any]]:
@@ -67,7 +64,7 @@ def health_report(now: float) -> tuple[bool, dict[str, Any]]:
     if probe is None:
         problems.append("starting: the broker has not been checked yet")
     else:
-        broker.update(reachable=probe.reachable, checked_at=iso_utc(int(probe.at * 1000)))
+        broker.update(reachable=probe.reachable, checked_at=iso_utc_ms(int(probe.at * 1000)))
         if not probe.reachable:
             broker["error"] = probe.error
             problems.append(f"broker unreachable: {probe.error}")
@@ -75,9 +72,9 @@ def health_report(now: float) -> tuple[bool, dict[str, Any]]:
             problems.append(f"broker not checked for {now - probe.at:.0f} s")
     if not settled():
         problems.append("window state is being recovered from its changelog (start or rebalance)")
-    if SINK_FAILING.get() > 0:
+    if sink_failing():
         problems.append("Parquet writes are failing; input reading is paused")
-    for partition in sorted((p for p, v in INGEST_UNDECODABLE.values.items() if v > 0), key=int):
+    for partition in undecodable_partitions():
         problems.append(
             f"input partition {partition} holds a batch this worker cannot decode; its reading "
             "is stopped there (the worker log says where and what to do)"
@@ -92,13 +89,13 @@ def health_report(now: float) -> tuple[bool, dict[str, Any]]:
         "problems": problems,
         "broker": broker,
         "consumer_lag": dict(probe.lag) if probe is not None and probe.reachable else None,
-        "last_event_time": None if newest is None else iso_utc(newest),
-        "last_event_received_at": None if received is None else iso_utc(int(received * 1000)),
+        "last_event_time": None if newest is None else iso_utc_ms(newest),
+        "last_event_received_at": None if received is None else iso_utc_ms(int(received * 1000)),
         "events_per_second": round(throughput.per_second(), 3),
         "partitions": sorted(owned_partitions()),
         "rebalancing": not settled(),
         "stalled": stalled,
-        "checked_at": iso_utc(int(now * 1000)),
+        "checked_at": iso_utc_ms(int(now * 1000)),
     }
     return not problems, body
 
@@ -119,5 +116,4 @@ class MetricsView(View):
 
     async def get(self, request: Request) -> Any:
         reject_unknown(request.query, ())
-        body = metrics.REGISTRY.render().encode()
-        return web.Response(body=body, headers={"Content-Type": PROMETHEUS_TEXT})
+        return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})

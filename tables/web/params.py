@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from tables.web_guard import BadRequest
+from tables.web.guard import BadRequest
 
 ALWAYS_ALLOWED = frozenset({"token"})
 

@@ -12,13 +12,13 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from agents.alerts import iso_utc
 from agents.window_state import Slice, state_key
 from app.faust_app import get_app
 from app.settings import get_settings
-from tables.cluster import gather_shares, require_all_partitions
+from app.time_format import iso_utc_ms
 from tables.owned_partitions import serving_states
-from tables.web_params import reject_unknown
+from tables.web.cluster import gather_shares, require_all_partitions
+from tables.web.params import reject_unknown
 
 app = get_app()
 settings = get_settings()
@@ -61,7 +61,7 @@ def merge_buckets(shares: list[dict[str, Any]], step_ms: int) -> list[dict[str, 
     newest = max(totals)
     first = newest - SPAN_MS + step_ms
     return [
-        {"start": iso_utc(s), "views": c[0], "add_to_cart": c[1], "purchases": c[2]}
+        {"start": iso_utc_ms(s), "views": c[0], "add_to_cart": c[1], "purchases": c[2]}
         for s in range(first, newest + 1, step_ms)
         for c in [totals.get(s, [0, 0, 0])]
     ]

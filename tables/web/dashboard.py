@@ -1,6 +1,6 @@
 """GET / (the live dashboard), its static assets, and GET /api/status that it polls.
 
-Plain files shipped in the package (tables/static), no build step and no CDN: users run this
+Plain files shipped in the package (tables/web/static), no build step and no CDN: users run this
 offline. Only the named assets are served, never a path taken from the request.
 """
 
@@ -15,15 +15,15 @@ from typing import Any
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from agents.alerts import iso_utc
 from app.faust_app import get_app
+from app.report_day import next_report_time
 from app.settings import get_settings
-from batch.day import next_report_time
-from tables.cluster import gather_shares
+from app.time_format import iso_utc_ms
 from tables.pipeline_probe import probe_state
-from tables.web_guard import Unavailable
-from tables.web_params import reject_unknown
-from tables.web_shares import status_share
+from tables.web.cluster import gather_shares
+from tables.web.guard import Unavailable
+from tables.web.params import reject_unknown
+from tables.web.shares import status_share
 
 logger = logging.getLogger(__name__)
 app = get_app()
@@ -49,7 +49,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def asset(name: str, folder: str = "static") -> bytes:
-    return resources.files("tables").joinpath(folder, name).read_bytes()
+    return resources.files("tables.web").joinpath(folder, name).read_bytes()
 
 
 def html_page(name: str) -> web.Response:
@@ -99,7 +99,7 @@ class VendorAssetView(View):
 def report_schedule(now: datetime) -> dict[str, str]:
     local = next_report_time(now, settings.report_time, settings.tz)
     return {
-        "next_report_at": iso_utc(int(local.timestamp() * 1000)),
+        "next_report_at": iso_utc_ms(int(local.timestamp() * 1000)),
         "next_report_local": local.isoformat(),
         "report_timezone": settings.report_timezone,
     }
@@ -131,6 +131,6 @@ class StatusView(View):
                 "window_seconds": settings.window_size,
                 "step_seconds": settings.window_step,
             },
-            "generated_at": iso_utc(int(time.time() * 1000)),
+            "generated_at": iso_utc_ms(int(time.time() * 1000)),
         }
         return self.json(body)

@@ -16,14 +16,14 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from agents.alerts import iso_utc
 from app import metrics
 from app.faust_app import get_app
+from app.time_format import iso_utc_ms
 from tables.dead_letter_feed import dead_letter_log
-from tables.health import INGEST_UNDECODABLE, SINK_FAILING, current_stalls
 from tables.pipeline_probe import probe_state
 from tables.throughput import throughput
-from tables.web_params import reject_unknown
+from tables.web.health import current_stalls, sink_failing, undecodable_partitions
+from tables.web.params import reject_unknown
 
 app = get_app()
 LAGGING_SECONDS = 10.0
@@ -49,14 +49,12 @@ def pipeline_json(now: float) -> dict[str, Any]:
     lags = dict(probe.lag) if probe is not None and reachable else {}
     stalls = current_stalls()
     rate = round(throughput.per_second(), 3)
-    undecodable = any(v > 0 for v in INGEST_UNDECODABLE.values.values())
+    undecodable = bool(undecodable_partitions())
     last_write = metrics.PARQUET_LAST_WRITE.get()
     stages = []
     for name, probe_stage in STAGES:
         failing = probe is not None and not reachable
-        failing |= (name == "ingest" and undecodable) or (
-            name == "parquet_sink" and SINK_FAILING.get() > 0
-        )
+        failing |= (name == "ingest" and undecodable) or (name == "parquet_sink" and sink_failing())
         lag = lags.get(probe_stage)
         stage: dict[str, Any] = {
             "stage": name,
@@ -69,10 +67,10 @@ def pipeline_json(now: float) -> dict[str, Any]:
         if name == "windows":
             stage["late_events"] = int(metrics.LATE_EVENTS.total())
         if name == "parquet_sink":
-            stage["last_durable_write"] = iso_utc(int(last_write * 1000)) if last_write else None
+            stage["last_durable_write"] = iso_utc_ms(int(last_write * 1000)) if last_write else None
         stages.append(stage)
     return {"stages": stages, "broker_reachable": None if probe is None else reachable,
-            "checked_at": iso_utc(int(now * 1000))}  # fmt: skip
+            "checked_at": iso_utc_ms(int(now * 1000))}  # fmt: skip
 
 
 @app.page("/api/pipeline")

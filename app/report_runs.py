@@ -24,9 +24,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from batch.delivery import RecipientOutcome
-
 STATUSES = ("written", "sent", "partial", "skipped", "failed", "no_data")
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientOutcome:
+    """Whether one recipient's server took the message; `reply` is its answer when it did not."""
+
+    address: str
+    delivered: bool
+    reply: str = ""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

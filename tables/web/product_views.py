@@ -1,7 +1,7 @@
 """JSON views over one product's window state, answered by the worker that owns the product.
 
 A request that reaches another worker is forwarded once to the owner, as the window stage's
-consumer group assigns it (`tables.cluster.owner_url`), with the caller's token.
+consumer group assigns it (`tables.web.cluster.owner_url`), with the caller's token.
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ import aiohttp
 from faust.web import Request, Response, View
 from yarl import URL
 
-from agents.alerts import iso_utc
 from agents.window_state import PartitionWindows, state_key
 from app.events import MAX_ID_LENGTH
 from app.faust_app import get_app
 from app.product_batches import product_partition
 from app.settings import get_settings
+from app.time_format import iso_utc_ms
 from tables.alert_feed import alert_ring
-from tables.cluster import PEER_TIMEOUT_S, is_self, owner_url
 from tables.owned_partitions import serving_state
 from tables.product_windows import WindowCounts, read_windows
-from tables.web_guard import BadRequest, Unavailable
+from tables.web.cluster import PEER_TIMEOUT_S, is_self, owner_url
+from tables.web.guard import BadRequest, Unavailable
 
 app = get_app()
 settings = get_settings()
@@ -80,8 +80,8 @@ def window_json(window: WindowCounts, alerted: dict[str, Any] | None) -> dict[st
         window.views > settings.views_threshold and window.purchases < settings.purchases_threshold
     )
     return {
-        "window_start": iso_utc(window.start_ms),
-        "window_end": iso_utc(window.end_ms),
+        "window_start": iso_utc_ms(window.start_ms),
+        "window_end": iso_utc_ms(window.end_ms),
         "views": window.views,
         "add_to_cart": window.add_to_cart,
         "purchases": window.purchases,

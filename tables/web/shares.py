@@ -15,8 +15,8 @@ from app.settings import get_settings
 from tables.owned_partitions import serving_states
 from tables.throughput import throughput
 from tables.top_products import METRICS, local_source_marks, local_top
-from tables.web_guard import BadRequest
-from tables.web_params import choice, epoch_ms, reject_unknown, whole_number
+from tables.web.guard import BadRequest
+from tables.web.params import choice, epoch_ms, reject_unknown, whole_number
 
 app = get_app()
 settings = get_settings()

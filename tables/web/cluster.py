@@ -1,10 +1,11 @@
 """Asking every worker of the deployment: for answers no single worker holds (top products).
 
 The workers are the members of the window stage's consumer group, as the group coordinator
-describes them: each member's client id carries its web URL (`agents.window_stage`), and its
-assignment says which worker partitions it owns. This worker answers its own share in-process;
-the others over HTTP, with the deployment's token. A share names the partitions it covered, so
-the caller can tell a complete answer from one missing partitions mid-rebalance.
+describes them: each member's client id carries its web URL after the window stage's prefix
+(`tables.owned_partitions`), and its assignment says which worker partitions it owns. This
+worker answers its own share in-process; the others over HTTP, with the deployment's token. A
+share names the partitions it covered, so the caller can tell a complete answer from one
+missing partitions mid-rebalance.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.group import MemberAssignment
 from yarl import URL
 
-from agents.window_stage import MEMBER_PREFIX
 from app.faust_app import get_app
 from app.settings import get_settings
-from tables.web_guard import Unavailable
+from tables.owned_partitions import window_stage
+from tables.web.guard import Unavailable
 
 logger = logging.getLogger(__name__)
 app = get_app()
@@ -54,6 +55,9 @@ class GroupMembers:
     async def current(self) -> list[Member]:
         if time.monotonic() - self.at < MEMBERS_FRESH_S:
             return self.members
+        prefix = window_stage.member_prefix
+        if prefix is None:  # no window stage in this process: no group to describe
+            return []
         if self.admin is None:
             self.admin = AIOKafkaAdminClient(
                 bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=5000
@@ -69,11 +73,11 @@ class GroupMembers:
         for group in response.to_object()["groups"]:
             for member in group["members"]:
                 client_id = str(member["client_id"])
-                if not client_id.startswith(MEMBER_PREFIX) or not member["member_assignment"]:
+                if not client_id.startswith(prefix) or not member["member_assignment"]:
                     continue
                 assignment = MemberAssignment.decode(member["member_assignment"])
                 owned = {p for topic, parts in assignment.assignment for p in parts}
-                members.append(Member(client_id.removeprefix(MEMBER_PREFIX), frozenset(owned)))
+                members.append(Member(client_id.removeprefix(prefix), frozenset(owned)))
         self.members, self.at = members, time.monotonic()
         return members
 

@@ -13,16 +13,17 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from agents.alerts import iso_utc
 from app.faust_app import get_app
 from app.settings import get_settings
+from app.time_format import iso_utc_ms
 from tables.alert_feed import alert_ring
-from tables.incident_feed import incident_book, incident_json
+from tables.incident_feed import incident_book
 from tables.owned_partitions import serving_state
 from tables.product_windows import read_buckets
-from tables.views import checked_product, forward_to_owner, owned_state, windows_json
-from tables.web_guard import NotFound
-from tables.web_params import reject_unknown
+from tables.web.guard import NotFound
+from tables.web.incidents import incident_json
+from tables.web.params import reject_unknown
+from tables.web.product_views import checked_product, forward_to_owner, owned_state, windows_json
 
 app = get_app()
 settings = get_settings()
@@ -33,7 +34,7 @@ def series_json(product_id: str, partition: int, now_ms: int) -> dict[str, Any]:
     state = owned_state(partition)
     buckets = [
         {
-            "start": iso_utc(b.start_ms),
+            "start": iso_utc_ms(b.start_ms),
             "views": b.views,
             "add_to_cart": b.add_to_cart,
             "purchases": b.purchases,
@@ -50,7 +51,7 @@ def series_json(product_id: str, partition: int, now_ms: int) -> dict[str, Any]:
         "windows": windows_json(product_id),
         "alerts": alert_ring.of_product(product_id),
         "incidents": [incident_json(i, now_ms) for i in incident_book.of_product(product_id)],
-        "generated_at": iso_utc(now_ms),
+        "generated_at": iso_utc_ms(now_ms),
     }
 
 

@@ -7,11 +7,10 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from agents.alerts import iso_utc
 from app.faust_app import get_app
 from app.settings import get_settings
+from app.time_format import iso_utc_ms
 from tables.alert_feed import RING_SIZE, alert_ring
-from tables.cluster import gather_shares, require_all_partitions
 from tables.pipeline_probe import probe_state
 from tables.top_products import (
     METRICS,
@@ -22,8 +21,9 @@ from tables.top_products import (
     merge_mark,
     rank,
 )
-from tables.web_params import choice, reject_unknown, whole_number
-from tables.web_shares import MAX_TOP, SPEC, top_share, watermarks_share
+from tables.web.cluster import gather_shares, require_all_partitions
+from tables.web.params import choice, reject_unknown, whole_number
+from tables.web.shares import MAX_TOP, SPEC, top_share, watermarks_share
 
 app = get_app()
 settings = get_settings()
@@ -104,9 +104,9 @@ class TopProductsView(View):
         found = [ProductCounts(**p) for share in shares for p in share["products"]]
         products = [{"rank": n, **p.as_json()} for n, p in enumerate(rank(found, metric, limit), 1)]
         body.update(
-            watermark=iso_utc(watermark),
-            window_start=iso_utc(start),
-            window_end=iso_utc(start + SPEC.size_ms),
+            watermark=iso_utc_ms(watermark),
+            window_start=iso_utc_ms(start),
+            window_end=iso_utc_ms(start + SPEC.size_ms),
             products=products,
         )
         return self.json(body)
