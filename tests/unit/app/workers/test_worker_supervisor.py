@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from app.workers.supervisor import Supervisor, WorkerSlot
+from tests.support.worker import free_web_ports
 
 CLICKSTREAM = str(Path(sys.executable).parent / "clickstream")
 
@@ -44,11 +45,14 @@ def test_a_bad_setting_stops_before_any_worker_starts(clean_env: Path) -> None:
 
 
 def test_a_web_port_in_use_is_named_with_the_fix(clean_env: Path) -> None:
+    # Two consecutive ports below the ephemeral range: a kernel-chosen one's lower neighbour
+    # could be held by any outgoing connection, and the error would name that port instead.
+    first = free_web_ports(2)
+    port = first + 1
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+        taken.bind(("127.0.0.1", port))
         taken.listen()
-        port = taken.getsockname()[1]
-        done = run_worker("--processes", "2", WEB_PORT=str(port - 1))
+        done = run_worker("--processes", "2", WEB_PORT=str(first))
     assert done.returncode == 2
     assert f"web port {port} (WEB_PORT+1, for worker process 2) is in use" in done.stderr
     assert "set WEB_PORT to the first of 2 free ports" in done.stderr
