@@ -228,7 +228,7 @@ async def test_mixed_keys_take_both_paths_and_every_event_counts_once(
         got = {(a["product_id"], timestamp_ms(a["window_start"])): a["views"] for a in alerts}
         assert got == {window: counts[0] for window, counts in oracle.alerts.items()}
         assert parquet_rows(env) == (len(events), len(events))
-        await check_windows(env, oracle)
+        await check_windows(env.web_url, oracle)
         # Both paths carried events: some crossed Kafka a second time, most did not.
         repartitioned = sum(
             len(ProductBatch.decode(value).rows)
