@@ -23,11 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.events import Event
+from app.storage.arrow import events_table, split_by_date
 from app.storage.durable import fsync_dir, fsync_file, make_dir, temp_path_for
 from app.storage.locks import LOCKS_DIR, date_dir_locks, file_lock
 from app.storage.partition_files import COMPRESSION, date_dir_name
 from app.storage.schema import EVENTS_SCHEMA
-from app.storage.tables import events_table, split_by_date
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from app.storage.arrow import check_offsets, conform_to_schema, split_by_date
 from app.storage.durable import (
     fsync_dir,
     fsync_file,
@@ -22,7 +23,6 @@ from app.storage.durable import (
 )
 from app.storage.locks import date_dir_locks, file_lock, partition_lock
 from app.storage.progress import Intent, PartitionProgress, ProgressLog
-from app.storage.tables import check_offsets, conform_to_schema, split_by_date
 
 logger = logging.getLogger(__name__)
 
