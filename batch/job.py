@@ -10,11 +10,11 @@ from pathlib import Path
 
 from app.errors import DeliveryError, NoDataError, ReportError
 from app.settings import Settings
+from app.storage.locks import LockFile
 from batch.checks import with_checks
 from batch.day import ReportDay
 from batch.delivery import Delivery, Mailer, RecipientOutcome
 from batch.files import RenderedReport, write_report
-from batch.lock import LockFile
 from batch.mail import MailConfig, build_message
 from batch.query import compute_summary
 from batch.runs import RunLog

@@ -22,9 +22,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from app.settings import Settings
+from app.storage.locks import LockFile
 from batch.day import days_between, next_report_time, run_time, yesterday
 from batch.job import Clock, ReportJob, RunOutcome, utc_now
-from batch.lock import LockFile
 
 logger = logging.getLogger(__name__)
 

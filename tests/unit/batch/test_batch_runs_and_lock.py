@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import SchedulerLockedError
-from batch.lock import LockFile
+from app.storage.locks import LockFile
 from batch.runs import RunLog
 
 AT = datetime(2024, 3, 11, 0, 15, tzinfo=UTC)
