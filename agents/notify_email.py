@@ -29,8 +29,8 @@ from app.notify.records import IncidentNotice
 from app.notify.signing import DELIVERY_HEADER, EVENT_HEADER
 from app.notify.text import email_body, email_subject
 from app.settings import Settings
+from app.storage.durable import write_file_atomically
 from batch.delivery import Mailer, RetryPolicy
-from batch.files import atomic_write
 from batch.mail import MailConfig
 
 TIMEOUT_S = 10.0
@@ -99,7 +99,7 @@ class EmailChannel:
         if self.config.host is None:
             path = outbox_path(self.outbox, notice)
             try:
-                await asyncio.to_thread(atomic_write, path, message.as_bytes())
+                await asyncio.to_thread(write_file_atomically, path, message.as_bytes(), fsync=True)
             except OSError as exc:
                 msg = f"cannot write {path}: {exc}"
                 raise NotificationRetryable(msg) from None
