@@ -20,7 +20,7 @@ from app.simulator.publisher import KafkaPublisher, connect
 from app.simulator.report import describe_plan, describe_run, summary_lines
 from app.simulator.runner import RunResult, Sink, StopRequest, run_events
 from app.simulator.scenarios import Thresholds
-from app.simulator.shoppers import DEFAULT_FUNNEL, Funnel
+from app.simulator.shoppers import DEFAULT_BEHAVIOUR, ShopperBehaviour
 from app.simulator.simulation import SCENARIOS, Simulation, SimulationOptions, build_simulation
 
 
@@ -111,14 +111,14 @@ def _parse_start(
 @click.option(
     "--cart-rate",
     type=click.FloatRange(0, 1),
-    default=DEFAULT_FUNNEL.cart_rate,
+    default=DEFAULT_BEHAVIOUR.cart_rate,
     show_default=True,
     help="Share of views followed by add_to_cart.",
 )
 @click.option(
     "--purchase-rate",
     type=click.FloatRange(0, 1),
-    default=DEFAULT_FUNNEL.purchase_rate,
+    default=DEFAULT_BEHAVIOUR.purchase_rate,
     show_default=True,
     help="Share of carted products bought at checkout.",
 )
@@ -166,7 +166,7 @@ def simulate_command(
         duration=duration,
         start=start,
         scenario=scenario,
-        funnel=Funnel(cart_rate=cart_rate, purchase_rate=purchase_rate),
+        behaviour=ShopperBehaviour(cart_rate=cart_rate, purchase_rate=purchase_rate),
         thresholds=Thresholds(
             settings.views_threshold,
             settings.purchases_threshold,
