@@ -22,7 +22,7 @@ from app.storage.durable import (
     unlink_quietly,
 )
 from app.storage.locks import LockFile, date_dir_locks, partition_lock
-from app.storage.progress import Intent, PartitionProgress, ProgressLog
+from app.storage.progress_log import Intent, PartitionProgress, ProgressLog
 
 logger = logging.getLogger(__name__)
 
