@@ -28,9 +28,9 @@ from app.alert_records import AlertRecordReader
 from app.errors import StorageError
 from app.faust_app import get_app
 from app.settings import get_settings
+from app.storage.arrow import alerts_table
 from app.storage.partition_files import PartitionedParquetWriter
 from app.storage.schema import ALERTS_DIR, ALERTS_SCHEMA
-from app.storage.tables import alerts_table
 
 logger = logging.getLogger(__name__)
 app = get_app()

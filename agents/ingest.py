@@ -51,9 +51,9 @@ from app.kafka.colocation import colocated_assignor
 from app.kafka.topics import topic_partitions
 from app.product_batches import ProductBatch
 from app.settings import Settings, get_settings
+from app.storage.arrow import events_table
 from app.storage.partition_files import PartitionedParquetWriter
 from app.storage.schema import EVENTS_DIR, EVENTS_SCHEMA
-from app.storage.tables import events_table
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from app.mail_config import MailConfig
 from app.notify.records import IncidentNotice
 from app.notify.signing import DELIVERY_HEADER, EVENT_HEADER
 from app.notify.text import email_body, email_subject
+from app.storage.durable import write_file_atomically
 from batch.delivery import Mailer, RetryPolicy
-from batch.files import atomic_write
 
 TIMEOUT_S = 10.0
 _HEADERS = policy.default.clone(max_line_length=998)  # no folded subjects (see batch.mail)
@@ -83,7 +83,7 @@ class EmailChannel:
         if self.config.host is None:
             path = outbox_path(self.outbox, notice)
             try:
-                await asyncio.to_thread(atomic_write, path, message.as_bytes())
+                await asyncio.to_thread(write_file_atomically, path, message.as_bytes(), fsync=True)
             except OSError as exc:
                 msg = f"cannot write {path}: {exc}"
                 raise NotificationRetryable(msg) from None

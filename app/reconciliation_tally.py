@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from app.storage.durable import write_json_atomically
-from app.storage.locks import file_lock
+from app.storage.locks import LockFile
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def read_tally(data_dir: Path) -> dict[str, Any]:
 def record_run(data_dir: Path, day: date, mismatches: dict[str, int]) -> None:
     """Add one report run's mismatches, by kind (missing_in_stream, extra_in_stream)."""
     path = data_dir / TALLY
-    with file_lock(path.with_name(".reconciliation.lock")):
+    with LockFile(path.with_name(".reconciliation.lock"), blocking=True):
         tally = read_tally(data_dir)
         for kind in KINDS:
             tally["totals"][kind] = int(tally["totals"].get(kind, 0)) + mismatches.get(kind, 0)

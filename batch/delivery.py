@@ -25,7 +25,7 @@ from pathlib import Path
 from app.errors import DeliveryError
 from app.mail_config import MailConfig
 from app.report_runs import RecipientOutcome
-from batch.files import atomic_write
+from app.storage.durable import write_file_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class Mailer:
         date = message["X-Clickstream-Report-Date"] or "undated"
         stamp = message["Date"].datetime.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = self.outbox / f"summary_{date}_{stamp}_{uuid.uuid4().hex[:6]}.eml"
-        atomic_write(path, message.as_bytes())
+        write_file_atomically(path, message.as_bytes(), fsync=True)
         logger.info("SMTP_HOST is not set: wrote the report email to %s", path)
         delivered = tuple(RecipientOutcome(address, True) for address in targets)
         return Delivery("outbox", str(path), str(message["Message-ID"]), 1, delivered)

@@ -13,10 +13,10 @@ from app.mail_config import MailConfig
 from app.report_day import ReportDay
 from app.report_runs import RecipientOutcome, RunLog
 from app.settings import Settings
+from app.storage.locks import LockFile
 from batch.checks import with_checks
 from batch.delivery import Delivery, Mailer
 from batch.files import RenderedReport, write_report
-from batch.lock import LockFile
 from batch.mail import build_message
 from batch.query import compute_summary
 

@@ -23,8 +23,8 @@ from apscheduler.triggers.base import BaseTrigger
 
 from app.report_day import days_between, next_report_time, run_time, yesterday
 from app.settings import Settings
+from app.storage.locks import LockFile
 from batch.job import Clock, ReportJob, RunOutcome, utc_now
-from batch.lock import LockFile
 
 logger = logging.getLogger(__name__)
 

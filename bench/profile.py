@@ -41,7 +41,7 @@ STAGES = (
     ("window stage: checkpoint (changelog, transaction)", ("window_checkpoint.py",)),
     ("window stage: counting", ("window_state.py", "incidents.py")),
     ("window stage: reading batches", ("window_stage.py",)),
-    ("ingest: Parquet", ("partition_files.py", "storage/tables.py", "storage/arrow.py")),
+    ("ingest: Parquet", ("partition_files.py", "storage/arrow.py")),
     ("ingest: validation", ("app/events.py",)),
     ("ingest: routing", ("ingest_router.py", "product_batches.py")),
     ("ingest: polls, sends, commits", ("ingest.py", "ingest_commit.py")),

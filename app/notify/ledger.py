@@ -10,10 +10,11 @@ the records a replay can bring back (the notifier holds at most a few hundred un
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import orjson
+
+from app.storage.durable import fsync_dir, write_file_atomically
 
 KEEP = 10_000
 
@@ -65,7 +66,7 @@ class DeliveryLedger:
             handle.flush()
             os.fsync(handle.fileno())
         if new_file:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         self._torn = False
         self._remember(delivery_id)
         self._lines += 1
@@ -79,24 +80,6 @@ class DeliveryLedger:
     def _rewrite(self) -> None:
         """Replace the file by the newest `keep` ids in one step."""
         data = b"".join(orjson.dumps(delivery_id) + b"\n" for delivery_id in self._ids)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-            self._torn = False
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.path.parent)
+        write_file_atomically(self.path, data, fsync=True)
+        self._torn = False
         self._lines = len(self._ids)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -3,7 +3,7 @@
 from app.events import EVENT_TYPES
 from app.simulator.catalog import Catalog, build_catalog
 from app.simulator.scenarios import Burst, FlashSale, Thresholds
-from app.simulator.shoppers import Funnel
+from app.simulator.shoppers import ShopperBehaviour
 from app.simulator.simulation import Simulation, SimulationOptions, build_simulation
 
 __all__ = [
@@ -11,7 +11,7 @@ __all__ = [
     "Burst",
     "Catalog",
     "FlashSale",
-    "Funnel",
+    "ShopperBehaviour",
     "Simulation",
     "SimulationOptions",
     "Thresholds",

@@ -20,12 +20,12 @@ from app.simulator.publisher import KafkaPublisher, connect
 from app.simulator.report import describe_plan, describe_run, summary_lines
 from app.simulator.runner import RunResult, Sink, StopRequest, run_events
 from app.simulator.scenarios import Thresholds
-from app.simulator.shoppers import DEFAULT_FUNNEL, Funnel
+from app.simulator.shoppers import DEFAULT_BEHAVIOUR, ShopperBehaviour
 from app.simulator.simulation import SCENARIOS, Simulation, SimulationOptions, build_simulation
 
 
 @dataclass(frozen=True)
-class Delivery:
+class EventDestination:
     """Where the events go and how long to wait for an unresponsive broker."""
 
     output: str | None
@@ -111,14 +111,14 @@ def _parse_start(
 @click.option(
     "--cart-rate",
     type=click.FloatRange(0, 1),
-    default=DEFAULT_FUNNEL.cart_rate,
+    default=DEFAULT_BEHAVIOUR.cart_rate,
     show_default=True,
     help="Share of views followed by add_to_cart.",
 )
 @click.option(
     "--purchase-rate",
     type=click.FloatRange(0, 1),
-    default=DEFAULT_FUNNEL.purchase_rate,
+    default=DEFAULT_BEHAVIOUR.purchase_rate,
     show_default=True,
     help="Share of carted products bought at checkout.",
 )
@@ -166,7 +166,7 @@ def simulate_command(
         duration=duration,
         start=start,
         scenario=scenario,
-        funnel=Funnel(cart_rate=cart_rate, purchase_rate=purchase_rate),
+        behaviour=ShopperBehaviour(cart_rate=cart_rate, purchase_rate=purchase_rate),
         thresholds=Thresholds(
             settings.views_threshold,
             settings.purchases_threshold,
@@ -176,7 +176,7 @@ def simulate_command(
         zone=settings.tz,
     )
     _check(options)
-    delivery = Delivery(
+    destination = EventDestination(
         output,
         topic or settings.kafka_topic,
         bootstrap or settings.kafka_bootstrap_servers,
@@ -185,7 +185,7 @@ def simulate_command(
         settings.max_event_bytes,
         settings.max_clock_skew,
     )
-    simulation, result = asyncio.run(_simulate(options, delivery))
+    simulation, result = asyncio.run(_simulate(options, destination))
     if plan_file is not None:
         plan = simulation.plan(result.last_event_time)
         plan_file.write_bytes(orjson.dumps(plan, option=orjson.OPT_INDENT_2) + b"\n")
@@ -215,22 +215,24 @@ def _check(options: SimulationOptions) -> None:
         raise click.BadParameter(msg, param_hint="--start")
 
 
-async def _simulate(options: SimulationOptions, delivery: Delivery) -> tuple[Simulation, RunResult]:
+async def _simulate(
+    options: SimulationOptions, destination: EventDestination
+) -> tuple[Simulation, RunResult]:
     sink: Sink
-    if delivery.output is not None:
+    if destination.output is not None:
         simulation = build_simulation(options, time.time())
-        sink = JsonLinesWriter(delivery.output)
+        sink = JsonLinesWriter(destination.output)
     else:
-        producer = await connect(delivery.bootstrap, delivery.give_up_after)
+        producer = await connect(destination.bootstrap, destination.give_up_after)
         try:
             now = time.time()
-            simulation = build_simulation(options, now, latest=now + delivery.max_clock_skew)
+            simulation = build_simulation(options, now, latest=now + destination.max_clock_skew)
             sink = await KafkaPublisher.open(
                 producer,
-                delivery.topic,
+                destination.topic,
                 simulation.catalog.product_ids,
-                delivery.batch_size,
-                delivery.max_message_bytes,
+                destination.batch_size,
+                destination.max_message_bytes,
             )
         except BaseException:
             await producer.stop()
@@ -247,7 +249,7 @@ async def _simulate(options: SimulationOptions, delivery: Delivery) -> tuple[Sim
         live=simulation.clock.live,
         paced=simulation.clock.paced,
         progress=progress,
-        close_timeout=delivery.give_up_after,
+        close_timeout=destination.give_up_after,
         stop=stop,
     )
     return simulation, result

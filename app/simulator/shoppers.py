@@ -19,7 +19,7 @@ SESSION_SECONDS = 240.0  # how long a typical session stays open
 
 
 @dataclass(frozen=True, slots=True)
-class Funnel:
+class ShopperBehaviour:
     """Shopper behaviour: how many products a session views and how often views convert."""
 
     cart_rate: float = 0.08  # share of views followed by an add_to_cart
@@ -41,7 +41,7 @@ class Funnel:
         return self.mean_views * (1.0 + self.cart_rate * (1.0 + self.purchase_rate))
 
 
-DEFAULT_FUNNEL = Funnel()
+DEFAULT_BEHAVIOUR = ShopperBehaviour()
 
 
 def user_ids(count: int) -> list[str]:
@@ -49,9 +49,9 @@ def user_ids(count: int) -> list[str]:
     return [f"U{number:0{width}d}" for number in range(1, count + 1)]
 
 
-def concurrent_sessions(pace: float, funnel: Funnel, users: int) -> int:
+def concurrent_sessions(pace: float, behaviour: ShopperBehaviour, users: int) -> int:
     """Open sessions for a pace (events/s) so that a session lasts about SESSION_SECONDS."""
-    wanted = round(pace * SESSION_SECONDS / funnel.events_per_session) if pace > 0 else users
+    wanted = round(pace * SESSION_SECONDS / behaviour.events_per_session) if pace > 0 else users
     return max(1, min(wanted, users // 2 or 1, 5000))
 
 
@@ -75,21 +75,21 @@ class ShopperPool:
     def __init__(
         self,
         catalog: Catalog,
-        funnel: Funnel,
+        behaviour: ShopperBehaviour,
         users: list[str],
         open_sessions: int,
         rng: random.Random,
         session_prefix: str,
     ) -> None:
         self._catalog = catalog
-        self._funnel = funnel
+        self._behaviour = behaviour
         self._users = users
         self._random = rng.random
         self._prefix = session_prefix
         self._started = 0
         self._idle = list(range(len(users)))  # users with no open session
         self._log_keep_browsing = (
-            math.log(1.0 - 1.0 / funnel.mean_views) if funnel.mean_views > 1 else None
+            math.log(1.0 - 1.0 / behaviour.mean_views) if behaviour.mean_views > 1 else None
         )
         self._sessions = [self._open() for _ in range(min(open_sessions, len(users)))]
 
@@ -115,7 +115,7 @@ class ShopperPool:
 
     def _plan_actions(self) -> list[tuple[int, int]]:
         rand = self._random
-        funnel = self._funnel
+        behaviour = self._behaviour
         catalog = self._catalog
         views = 1
         if self._log_keep_browsing is not None:
@@ -124,14 +124,14 @@ class ShopperPool:
         actions: list[tuple[int, int]] = []
         carted: list[int] = []
         for _ in range(views):
-            if rand() < funnel.category_focus:
+            if rand() < behaviour.category_focus:
                 product = catalog.draw_in_category(favourite, rand())
             else:
                 product = catalog.draw_product(rand())
             actions.append((VIEW, product))
-            if rand() < funnel.cart_rate:
+            if rand() < behaviour.cart_rate:
                 actions.append((ADD_TO_CART, product))
                 carted.append(product)
-        actions.extend((PURCHASE, p) for p in carted if rand() < funnel.purchase_rate)
+        actions.extend((PURCHASE, p) for p in carted if rand() < behaviour.purchase_rate)
         actions.reverse()
         return actions

@@ -20,7 +20,7 @@ from app.simulator.catalog import Catalog, build_catalog
 from app.simulator.clock import EventClock, HistoricalClock, PacedClock, WallClock
 from app.simulator.progress import Goal
 from app.simulator.scenarios import FlashSale, Thresholds, plan_json
-from app.simulator.shoppers import Funnel, ShopperPool, concurrent_sessions, user_ids
+from app.simulator.shoppers import ShopperBehaviour, ShopperPool, concurrent_sessions, user_ids
 from app.simulator.stream import EventStream
 
 SCENARIOS = ("steady", "flash-sale")
@@ -39,7 +39,7 @@ class SimulationOptions:
     duration: float | None = None
     start: datetime | None = None  # historical mode when set (timezone-aware)
     scenario: str = "steady"
-    funnel: Funnel = field(default_factory=Funnel)
+    behaviour: ShopperBehaviour = field(default_factory=ShopperBehaviour)
     thresholds: Thresholds = field(default_factory=lambda: Thresholds(100, 5, 600, 60))
     zone: tzinfo = UTC  # the shop's time zone, for the daily curve
 
@@ -102,9 +102,9 @@ def build_simulation(
             catalog, options.thresholds, start, users, planted_rng, f"sess-{seed}-f"
         )
         steady_catalog = flash_sale.steady_catalog
-    open_sessions = concurrent_sessions(density, options.funnel, len(users))
+    open_sessions = concurrent_sessions(density, options.behaviour, len(users))
     shoppers = ShopperPool(
-        steady_catalog, options.funnel, users, open_sessions, rng, f"sess-{seed}-"
+        steady_catalog, options.behaviour, users, open_sessions, rng, f"sess-{seed}-"
     )
     stream = EventStream(catalog, clock, shoppers, flash_sale, seed, options.count, end)
     goal = Goal(options.count, start, end if end is not None and math.isfinite(end) else None)

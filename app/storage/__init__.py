@@ -1,9 +1,9 @@
 """Parquet storage: the documented schemas, exactly-once partition files, compaction."""
 
+from app.storage.arrow import alerts_table, events_table
 from app.storage.compaction import CompactionResult, compact_date
 from app.storage.partition_files import PartitionedParquetWriter, date_dir_name
 from app.storage.schema import ALERTS_DIR, ALERTS_SCHEMA, EVENTS_DIR, EVENTS_SCHEMA
-from app.storage.tables import alerts_table, events_table
 
 __all__ = [
     "ALERTS_DIR",

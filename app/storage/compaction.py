@@ -20,7 +20,7 @@ from app.storage.dir_swap import PARKED_SUFFIX, exchange_directories
 from app.storage.durable import TEMP_SUFFIX, fsync_dir, fsync_file, make_dir, storage_error
 from app.storage.locks import date_dir_locks
 from app.storage.partition_files import COMPRESSION, ROW_GROUP_ROWS, date_dir_name
-from app.storage.progress import open_intents
+from app.storage.progress_log import open_intents
 
 logger = logging.getLogger(__name__)
 

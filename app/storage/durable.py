@@ -1,4 +1,4 @@
-"""Crash-safe file primitives: temp names, fsync, atomic JSON, and OSError -> StorageError."""
+"""Crash-safe file primitives: temp names, fsync, atomic replace, and OSError -> StorageError."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -82,19 +83,39 @@ def unlink_quietly(path: Path) -> None:
         path.unlink()
 
 
-def write_json_atomically(path: Path, value: Any, *, fsync: bool) -> None:
-    """Replace `path` with `value` as JSON: readers see the old or the new record, never half."""
-    temp = temp_path_for(path)
+def write_file_atomically(
+    path: Path, data: bytes, *, fsync: bool, temp: Path | None = None
+) -> None:
+    """Replace `path` with `data` in one step: readers see the old file or the new one, never half.
+
+    The data goes to a temporary file in the same directory first. By default its name is unique
+    (`.<name>.<random>.tmp`), so writers racing on one path never share it; a writer that holds
+    a lock passes `temp_path_for(path)`, a name its recovery can find and remove after a crash.
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if temp is None:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide reports and mails from their readers
+        temp = Path(name)
+    else:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
-        with open(temp, "wb") as handle:
-            handle.write(orjson.dumps(value, option=orjson.OPT_INDENT_2))
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             if fsync:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(temp, path)
-    except Exception:
+    except BaseException:
         with contextlib.suppress(OSError):
             unlink_quietly(temp)
         raise
     if fsync:
         fsync_dir(path.parent)
+
+
+def write_json_atomically(path: Path, value: Any, *, fsync: bool) -> None:
+    """Replace `path` with `value` as JSON, under the fixed temp name `temp_path_for(path)`."""
+    data = orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    write_file_atomically(path, data, fsync=fsync, temp=temp_path_for(path))

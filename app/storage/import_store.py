@@ -23,11 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.events import Event
+from app.storage.arrow import events_table, split_by_date
 from app.storage.durable import fsync_dir, fsync_file, make_dir, temp_path_for
-from app.storage.locks import LOCKS_DIR, date_dir_locks, file_lock
+from app.storage.locks import LOCKS_DIR, LockFile, date_dir_locks
 from app.storage.partition_files import COMPRESSION, date_dir_name
 from app.storage.schema import EVENTS_SCHEMA
-from app.storage.tables import events_table, split_by_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ class Added:
 @contextmanager
 def import_lock(events_root: Path) -> Iterator[None]:
     """Hold the store's import lock: one import at a time."""
-    with file_lock(events_root / LOCKS_DIR / "import.lock"):
+    with LockFile(events_root / LOCKS_DIR / "import.lock", blocking=True):
         yield
 
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from app.storage.arrow import check_offsets, conform_to_schema, split_by_date
 from app.storage.durable import (
     fsync_dir,
     fsync_file,
@@ -20,9 +21,8 @@ from app.storage.durable import (
     temp_path_for,
     unlink_quietly,
 )
-from app.storage.locks import date_dir_locks, file_lock, partition_lock
-from app.storage.progress import Intent, PartitionProgress, ProgressLog
-from app.storage.tables import check_offsets, conform_to_schema, split_by_date
+from app.storage.locks import LockFile, date_dir_locks, partition_lock
+from app.storage.progress_log import Intent, PartitionProgress, ProgressLog
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class PartitionedParquetWriter:
         """Finish or undo an interrupted write for this partition, then return the highest Kafka
         offset that is durably stored for it (-1 when none). The consumer skips offsets <= it."""
         try:
-            with file_lock(partition_lock(self.root, self.topic, partition)):
+            with LockFile(partition_lock(self.root, self.topic, partition), blocking=True):
                 unlink_quietly(temp_path_for(self._progress.path(partition)))
                 return self._settle(self._progress.load(partition)).durable_end
         except OSError as exc:
@@ -97,7 +97,7 @@ class PartitionedParquetWriter:
             raise ValueError(msg)
         table = conform_to_schema(table, self.schema)
         try:
-            with file_lock(partition_lock(self.root, self.topic, partition)):
+            with LockFile(partition_lock(self.root, self.topic, partition), blocking=True):
                 progress = self._settle(self._progress.load(partition))
                 if last_offset <= progress.durable_end:
                     logger.debug(

@@ -18,9 +18,9 @@ from pathlib import Path
 import orjson
 
 from app.events import EventParser
+from app.storage.arrow import alerts_table, events_table
 from app.storage.partition_files import PartitionedParquetWriter
 from app.storage.schema import ALERTS_SCHEMA, EVENTS_SCHEMA
-from app.storage.tables import alerts_table, events_table
 from tests.support.window_oracle import WindowOracle, timestamp_ms
 
 TOPIC = "clickstream-events"

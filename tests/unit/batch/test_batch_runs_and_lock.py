@@ -9,7 +9,7 @@ import pytest
 
 from app.errors import SchedulerLockedError
 from app.report_runs import RunLog
-from batch.lock import LockFile
+from app.storage.locks import LockFile
 
 AT = datetime(2024, 3, 11, 0, 15, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from app.events import EventParser
 from app.kafka.partitioner import kafka_partition
-from app.simulator import Funnel, SimulationOptions, build_simulation
+from app.simulator import ShopperBehaviour, SimulationOptions, build_simulation
 from app.simulator.clock import daily_traffic
 from app.simulator.wire import encode_batches, encode_lines
 from app.time_format import iso_utc_s as iso_utc
@@ -70,7 +70,7 @@ def test_timestamps_are_utc_with_milliseconds_and_in_order(steady: list[dict[str
 def test_funnel_rates_and_type_mix_match_the_configuration(
     steady: list[dict[str, object]],
 ) -> None:
-    funnel = Funnel()
+    funnel = ShopperBehaviour()
     types = collections.Counter(record["event_type"] for record in steady)
     carts_per_view = types["add_to_cart"] / types["view"]
     purchases_per_cart = types["purchase"] / types["add_to_cart"]
@@ -81,7 +81,7 @@ def test_funnel_rates_and_type_mix_match_the_configuration(
 
 
 def test_configured_funnel_rates_are_followed() -> None:
-    records = generate(50_000, funnel=Funnel(cart_rate=0.25, purchase_rate=0.6))
+    records = generate(50_000, behaviour=ShopperBehaviour(cart_rate=0.25, purchase_rate=0.6))
     types = collections.Counter(record["event_type"] for record in records)
     assert types["add_to_cart"] / types["view"] == pytest.approx(0.25, rel=0.06)
     assert types["purchase"] / types["add_to_cart"] == pytest.approx(0.6, rel=0.06)

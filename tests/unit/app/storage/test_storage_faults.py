@@ -23,7 +23,7 @@ import pytest
 
 from app.errors import StorageError
 from app.storage import events_table
-from app.storage import progress as progress_module
+from app.storage import progress_log as progress_module
 from tests.support.storage import (
     events_writer,
     hidden_leftovers,
