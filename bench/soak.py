@@ -102,7 +102,7 @@ async def sample(
         if shoppers is not None:
             stop_shoppers(shoppers)
         workers.stop()
-    restarts = {n: len(pids) - 1 for n, pids in workers.child_pids().items() if len(pids) > 1}
+    restarts = {str(n): len(pids) - 1 for n, pids in workers.child_pids().items() if len(pids) > 1}
     return rows, {"peak_rss_mb": {str(n): round(p) for n, p in sorted(peaks.items())},
                   "restarts": restarts, "achieved_rate": round(arrived)}  # fmt: skip
 
