@@ -40,7 +40,9 @@ bench: install
 bench-peers: install
 	@BENCH_ONLY=throughput BENCH_PEERS=quix,spark bash scripts/test-with-broker.sh $(BIN)/python -m bench
 
-# The worker under live traffic for SOAK_MINUTES (default 30): memory and lag, CSV and PNG.
+# `clickstream worker --processes auto` under live traffic for SOAK_MINUTES (default 30) at
+# SOAK_RATE (5000) events/s: each worker process's RSS flat within 5% (first vs last 10 min
+# after SOAK_WARMUP_MINUTES, default 5) and under 500 MB, else exit 1; CSV and PNG.
 soak: install
 	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
 	@bash scripts/test-with-broker.sh $(BIN)/python -m bench.soak

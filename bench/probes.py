@@ -1,4 +1,5 @@
-"""What the benchmarks observe from outside: machine load, a worker's start, memory and lag."""
+"""What the benchmarks observe from outside: machine load, a worker's start, memory, lag and
+the traffic that really arrived."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -14,6 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
+from bench.process_tree import tree_usage
 from tests.support.worker import Worker
 
 ASSIGNED_LINE = b"assigned, parquet"  # ingest restored a partition, right before its records
@@ -136,6 +139,11 @@ class LagProbe:
                 self._partitions[topic] = tps
         return tps
 
+    async def produced(self, topic: str) -> int:
+        """Records written to `topic` so far (the sum of its partitions' end offsets)."""
+        tps = await self._tps(topic)
+        return sum((await self.consumer.end_offsets(tps)).values()) if tps else 0
+
     async def lag(self, group: str, topic: str) -> int | None:
         """Uncommitted records; None while the topic is missing or a partition has no commit."""
         tps = await self._tps(topic)
@@ -151,3 +159,24 @@ class LagProbe:
                 return None
             lag += ends[tp] - (done or 0)
         return lag
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Records in the input topic and CPU seconds of the worker and the shoppers, at one time."""
+
+    at: float
+    records: int
+    cpu_s: dict[str, float]
+
+    @classmethod
+    async def now(cls, probe: LagProbe, topic: str, pids: dict[str, int]) -> Traffic:
+        cpu = {name: tree_usage(pid)[0] for name, pid in pids.items()}
+        return cls(time.perf_counter(), await probe.produced(topic), cpu)
+
+    def since(self, start: Traffic) -> dict[str, object]:
+        seconds = self.at - start.at
+        cores: dict[str, object] = {f"{name}_cores": round((cpu - start.cpu_s[name]) / seconds, 2)
+                                    for name, cpu in self.cpu_s.items()}  # fmt: skip
+        return {"achieved_rate": round((self.records - start.records) / seconds),
+                "achieved_over_s": round(seconds, 1)} | cores  # fmt: skip

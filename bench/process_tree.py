@@ -41,6 +41,16 @@ def cpu_and_rss(pid: int) -> tuple[float, float] | None:
     return cpu, rss_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def tree_usage(root: int) -> tuple[float, float]:
+    """(CPU seconds so far, resident MB) summed over `root` and its live descendants."""
+    cpu = rss = 0.0
+    for pid in descendants(root):
+        got = cpu_and_rss(pid)
+        if got is not None:
+            cpu, rss = cpu + got[0], rss + got[1]
+    return cpu, rss
+
+
 class TreeSampler:
     """Samples the tree under `root` in a thread until `stop()`: `cpu_s`, `peak_rss_mb`."""
 
