@@ -11,8 +11,8 @@ transactions (see `agents.window_checkpoint`).
 Each poll: every partition's records (and the batches the ingest stage of this process handed
 over, `agents.local_handoff`) are applied to its `PartitionWindows` and its alerts grouped into
 incidents (`agents.incidents`), then each touched partition commits one checkpoint (changelog
-+ alerts + incident records + input offset, atomically): at once when its input is read to
-the end, at most every CHECKPOINT_BACKLOG_S while it has a backlog.
++ alerts + incident records + input offset, atomically): at once while it keeps up with its
+input, at most every CHECKPOINT_BACKLOG_S while it has a backlog.
 A partition newly assigned is first recovered from its changelog (`agents.window_changelog`).
 A revoked partition is dropped only between polls, so a checkpoint is never cut in half. A
 checkpoint that fails (the broker away, the producer fenced) resets only its partition: its
@@ -53,11 +53,11 @@ app = get_app()
 RETENTION_MS = 3600 * 1000
 MAX_POLL_RECORDS = 200  # messages of up to 4,000 events each
 RETRY_FIRST_S, RETRY_MAX_S = 1.0, 10.0  # back-off while the broker is away
-# How long a partition with a backlog may go between checkpoints. One whose input is read to
-# its end commits after every poll, so an alert waits for no timer; one with a backlog (its
-# topic partition, or the ingest polls handing it batches, not at their end) folds its polls
-# into one checkpoint per interval: a slice counted in many polls is written to the changelog
-# once, and the broker settles one transaction instead of dozens.
+# How long a partition with a backlog may go between checkpoints. One that keeps up with its
+# input commits after every poll, so an alert waits for no timer; one with a backlog (more
+# than a poll's worth waiting on its topic partition, or at the ingest poll handing it
+# batches) folds its polls into one checkpoint per interval: a slice counted in many polls is
+# written to the changelog once, and the broker settles one transaction instead of dozens.
 CHECKPOINT_BACKLOG_S = 1.0
 MEMBER_PREFIX = "windows@"  # client id = prefix + this worker's web URL, for request routing
 
@@ -292,12 +292,15 @@ class WindowStage(Service):
     def _checkpoint_due(
         self, tp: TopicPartition, owned: OwnedPartition, position: int, idle: bool
     ) -> bool:
-        """Now, unless the partition has a backlog and checkpointed less than
+        """Now, unless the partition has a backlog (more than a poll's worth of input waiting,
+        here or at the ingest poll that handed it batches) and checkpointed less than
         CHECKPOINT_BACKLOG_S ago. `idle`: nothing was applied this round (the poll came back
         empty): what is unsaved goes now."""
         assert self.consumer is not None
         highwater = self.consumer.highwater(tp)
-        behind = owned.inbox.behind or (highwater is not None and highwater > position)
+        # More than a poll's worth waiting (a message or two past the poll is live traffic).
+        waiting = highwater - position if highwater is not None else 0
+        behind = owned.inbox.behind or waiting > MAX_POLL_RECORDS
         if idle or not behind:
             return True
         return time.monotonic() - owned.saved_at >= CHECKPOINT_BACKLOG_S
