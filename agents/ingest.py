@@ -103,6 +103,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self.service.committed.pop(tp, None)
             self.service.read_to.pop(tp, None)
             self.service.undecodable.set(0, str(tp.partition))
+            self.service.lag.remove(str(tp.partition))  # another process reports it now
         await self.service.commits.stop(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -300,7 +301,10 @@ class IngestService(Service):
                 if inbox is None or not inbox.full():
                     break
                 await inbox.room()
-            for send in self.handoffs.plan(target, batch, offered, behind):
+            sends = self.handoffs.plan(target, batch, offered, behind)
+            if not sends or sends[-1] is not batch:
+                metrics.HANDED_ROWS.inc(len(batch.rows), "memory")
+            for send in sends:
                 await self._send(target, send)
 
     async def _resend_lost(self, target: int) -> None:
@@ -311,6 +315,8 @@ class IngestService(Service):
 
     async def _send(self, target: int, batch: ProductBatch) -> None:
         assert self.producer is not None
+        if batch.rows:
+            metrics.HANDED_ROWS.inc(len(batch.rows), "kafka")
         topic = self.settings.product_events_topic
         for chunk in batch.chunks(MAX_ROWS_PER_MESSAGE):
             self._pending.append(await self.producer.send(topic, chunk.encode(), partition=target))
@@ -471,11 +477,11 @@ class IngestService(Service):
         # flush; the producer's flush delivers these (and those) before it returns.
         pending, self._pending = self._pending, []
         await self.producer.flush()
-        for future in pending:
-            error = future.exception() if future.done() else None
-            if error is not None:
-                msg = f"a message derived from the input could not be delivered: {error}"
-                raise IngestDeliveryError(msg) from error
+        # Every error read, the first raised: one unread would be logged again at exit.
+        errors = [e for e in (f.exception() for f in pending if f.done()) if e is not None]
+        if errors:
+            msg = f"a message derived from the input could not be delivered: {errors[0]}"
+            raise IngestDeliveryError(msg) from errors[0]
 
     async def resume(self, assigned: set[TopicPartition]) -> None:
         """Before a newly assigned partition's first records: finish interrupted Parquet
@@ -491,6 +497,7 @@ class IngestService(Service):
         servers, topic = self.settings.kafka_bootstrap_servers, self.settings.kafka_topic
         self.router.source_partitions = max(len(await topic_partitions(servers, topic)), 1)
         for tp in assigned:
+            self.handoffs.source_assigned(tp.partition)
             self.durable_end[tp] = await asyncio.to_thread(self.writer.recover, tp.partition)
             meta = committed.get(tp)
             self.committed[tp] = meta.offset if meta is not None else -1

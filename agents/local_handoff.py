@@ -19,7 +19,10 @@ it does after a Kafka send's acknowledgement, so the guarantees stay those of th
   inbox is preceded by a barrier: an empty batch carrying the inbox's token, sent through
   Kafka behind everything that source sent before. The inbox holds the source's handoffs
   until the window stage has read that barrier, then applies them in order. A new inbox (a
-  new owner, a recovery) has a new token, so a stale barrier releases nothing.
+  new owner, a recovery) has a new token, so a stale barrier releases nothing. So does a
+  source partition that ingest gives up and takes back: another process may have sent its
+  rows through Kafka meanwhile, so each assignment of a source is a new stream (an epoch)
+  that needs its own barrier.
 
 An inbox holds at most MAX_QUEUED_ROWS rows waiting; ingest waits for room, the way a full
 producer buffer makes it wait.
@@ -36,6 +39,7 @@ from app.product_batches import ProductBatch
 from app.windows import NO_WATERMARK
 
 MAX_QUEUED_ROWS = 200_000
+Stream = tuple[int, int]  # (source partition, how many times this ingest took it)
 
 
 class HandoffLost(Exception):
@@ -58,41 +62,44 @@ class Inbox:
     wake: asyncio.Event  # the window stage's: set when a handoff is ready to apply
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     closed: bool = False
-    # Sources whose barrier was sent / has been read by the window stage.
-    barriers_sent: set[int] = field(default_factory=set)
-    released: set[int] = field(default_factory=set)
-    waiting: dict[int, deque[Handoff]] = field(default_factory=dict)
+    # Streams, (source partition, ingest's epoch of it), whose barrier was sent / was read.
+    barriers_sent: set[Stream] = field(default_factory=set)
+    released: set[Stream] = field(default_factory=set)
+    waiting: dict[Stream, deque[Handoff]] = field(default_factory=dict)
     applied: list[Handoff] = field(default_factory=list)  # in state, not yet committed
     queued_rows: int = 0
     behind: bool = False  # the latest handoff came from an ingest poll with more input waiting
     _room: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def needs_barrier(self, source: int) -> bool:
-        return source not in self.barriers_sent
+    def needs_barrier(self, stream: Stream) -> bool:
+        return stream not in self.barriers_sent
 
-    def barrier_sent(self, source: int) -> None:
-        self.barriers_sent.add(source)
+    def barrier_sent(self, stream: Stream) -> None:
+        self.barriers_sent.add(stream)
 
-    def barrier(self, source: int, source_partitions: int) -> ProductBatch:
-        """The barrier batch ingest sends through Kafka before `source`'s first handoff. It
+    def barrier(self, stream: Stream, source_partitions: int) -> ProductBatch:
+        """The barrier batch ingest sends through Kafka before a stream's first handoff. It
         carries no watermark: the batch behind it may hold rows of windows that the
         watermark after it would close."""
-        return ProductBatch(source, source_partitions, NO_WATERMARK, [], barrier=self.token)
+        source, epoch = stream
+        token = f"{self.token}/{epoch}"
+        return ProductBatch(source, source_partitions, NO_WATERMARK, [], barrier=token)
 
-    def offer(self, batch: ProductBatch, behind: bool = False) -> Handoff:
+    def offer(self, batch: ProductBatch, behind: bool = False, epoch: int = 0) -> Handoff:
         """Queue a batch (applied once its source's barrier is read); fails at once if closed.
         `behind`: the poll it came from left input waiting (a backlog: the window stage may
-        fold several polls into one checkpoint)."""
+        fold several polls into one checkpoint). `epoch`: ingest's epoch of the source."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         handoff = Handoff(batch, done)
         if self.closed:
             done.set_exception(HandoffLost(f"worker partition {self.partition} is not here"))
             done.exception()  # see close()
             return handoff
-        self.waiting.setdefault(batch.source_partition, deque()).append(handoff)
+        stream = (batch.source_partition, epoch)
+        self.waiting.setdefault(stream, deque()).append(handoff)
         self.queued_rows += len(batch.rows)
         self.behind = behind
-        if batch.source_partition in self.released:
+        if stream in self.released:
             self.wake.set()
         return handoff
 
@@ -106,19 +113,21 @@ class Inbox:
             await self._room.wait()
 
     def barrier_read(self, source: int, token: str | None) -> None:
-        """The window stage read a barrier of `source`: its handoffs may now be applied."""
-        if token == self.token:
-            self.released.add(source)
+        """The window stage read a barrier of `source`: if it is this inbox's, the handoffs
+        of its stream may now be applied."""
+        mine, _, epoch = (token or "").rpartition("/")
+        if mine == self.token and epoch.isdigit():
+            self.released.add((source, int(epoch)))
 
     def has_ready(self) -> bool:
-        return any(self.waiting.get(source) for source in self.released)
+        return any(self.waiting.get(stream) for stream in self.released)
 
     def take_ready(self) -> list[ProductBatch]:
         """The queued batches of released sources, each source's in order; they count as
         applied from now on (resolved by `committed`, failed by `close`)."""
         out: list[ProductBatch] = []
-        for source in self.released:
-            queue = self.waiting.get(source)
+        for stream in self.released:
+            queue = self.waiting.get(stream)
             while queue:
                 handoff = queue.popleft()
                 self.applied.append(handoff)
@@ -165,6 +174,12 @@ class Handoffs:
     def __init__(self) -> None:
         self.outstanding: dict[int, deque[Handoff]] = {}
         self.current: dict[int, Inbox] = {}
+        self.epochs: dict[int, int] = {}  # source partition -> how many times it was taken
+
+    def source_assigned(self, source: int) -> None:
+        """Ingest (re)took `source`: while it was elsewhere its rows may have gone through
+        Kafka, so its next handoff to any inbox waits for a new barrier."""
+        self.epochs[source] = self.epochs.get(source, 0) + 1
 
     def inbox(self, target: int, offered: Inbox | None) -> Inbox | None:
         """The inbox to hand `target`'s next batch to: the current one while it is open,
@@ -194,11 +209,12 @@ class Handoffs:
         if inbox is None:
             sends.append(batch)
             return sends
-        source = batch.source_partition
-        if inbox.needs_barrier(source):
-            inbox.barrier_sent(source)
-            sends.append(inbox.barrier(source, batch.source_partitions))
-        self.outstanding.setdefault(target, deque()).append(inbox.offer(batch, behind))
+        epoch = self.epochs.get(batch.source_partition, 0)
+        stream = (batch.source_partition, epoch)
+        if inbox.needs_barrier(stream):
+            inbox.barrier_sent(stream)
+            sends.append(inbox.barrier(stream, batch.source_partitions))
+        self.outstanding.setdefault(target, deque()).append(inbox.offer(batch, behind, epoch))
         return sends
 
     def lost(self, target: int) -> list[ProductBatch]:

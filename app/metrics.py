@@ -7,6 +7,7 @@ escapes them. Gauges computed on demand are refreshed by the callbacks given to 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -51,6 +52,11 @@ class Metric:
             msg = f"{self.name} is a counter: it only goes up"
             raise TypeError(msg)
         child.set(value)
+
+    def remove(self, *label_values: str) -> None:
+        """Drop one series (a partition this process no longer owns); absent is fine."""
+        with contextlib.suppress(KeyError):
+            self._metric.remove(*label_values)
 
     def values(self) -> dict[tuple[str, ...], float]:
         """The current value of every series, by its label values."""
@@ -113,6 +119,13 @@ TRANSACTION_RETRIES = counter(
 ALERTS = counter("clickstream_alerts_total", "Flash-sale alerts emitted.")
 INCIDENTS = counter(
     "clickstream_incidents_total", "Flash-sale incident records emitted, by event.", "event"
+)
+HANDED_ROWS = counter(
+    "clickstream_handoff_rows_total",
+    "Rows of validated events delivered to the window stage: path=memory (handed to this "
+    "process's window stage, one hop) or path=kafka (the internal topic: another process owns "
+    "the worker partition; a handoff resent after its inbox closed counts on both).",
+    "path",
 )
 DUPLICATES = counter(
     "clickstream_replayed_events_skipped_total", "Replayed events recognised and not recounted."

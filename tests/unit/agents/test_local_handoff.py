@@ -82,6 +82,18 @@ def batch_of(source: int, seqs: list[int], rng: random.Random) -> tuple[ProductB
     return ProductBatch(source, 2, T - 60_000, rows), products
 
 
+def settle(window: WindowPartition, handoffs: Handoffs, topic: list[ProductBatch]) -> None:
+    """What ingest's flush waits for: every handoff committed, or lost and resent."""
+    if window.inbox is None:
+        window.take_back()
+    while [f for f in handoffs.pending() if not f.done()]:
+        topic.extend(handoffs.lost(0))
+        window.read(len(topic))
+        window.apply_ready()
+        window.checkpoint()
+    topic.extend(handoffs.lost(0))
+
+
 @pytest.mark.parametrize("seed", range(60))
 def test_every_row_counts_once_whatever_the_path_and_the_resets(seed: int) -> None:
     async def scenario() -> None:
@@ -92,16 +104,27 @@ def test_every_row_counts_once_whatever_the_path_and_the_resets(seed: int) -> No
         handoffs = Handoffs()
         expected: Counter[str] = Counter()
         next_seq = [1, 1]
+        here = [True, True]  # which sources this process's ingest owns; others send via Kafka
         for _ in range(300):
             action = rng.random()
-            if action < 0.45:  # ingest routes a batch of one of the two sources
+            if action < 0.45:  # a batch of one of the two sources is routed
                 source = rng.randrange(2)
                 size = rng.randint(1, 4)
                 seqs = list(range(next_seq[source], next_seq[source] + size))
                 next_seq[source] += size
                 batch, products = batch_of(source, seqs, rng)
                 expected.update(products)
-                topic.extend(handoffs.plan(0, batch, window.inbox))
+                if here[source]:
+                    topic.extend(handoffs.plan(0, batch, window.inbox))
+                else:  # the other process's ingest: its window partition is not there
+                    topic.append(batch)
+            elif action < 0.5:  # the ingest group moves a source between the processes
+                source = rng.randrange(2)
+                if here[source]:  # revoke: ingest's flush waits for its handoffs to settle
+                    settle(window, handoffs, topic)
+                else:
+                    handoffs.source_assigned(source)
+                here[source] = not here[source]
             elif action < 0.7:
                 window.read(rng.randint(1, 3))
             elif action < 0.8:
@@ -133,10 +156,11 @@ def test_a_source_waits_for_its_barrier_and_a_stale_token_releases_nothing() -> 
         inbox = Inbox(3, asyncio.Event())
         batch = ProductBatch(1, 2, 0, [["p", 0, T, 1, DEPTH]])
         handoff = inbox.offer(batch)
-        assert inbox.needs_barrier(1)
-        inbox.barrier_read(1, "an older inbox's token")
+        assert inbox.needs_barrier((1, 0))
+        inbox.barrier_read(1, "an older inbox's token/0")
+        inbox.barrier_read(1, f"{inbox.token}/1")  # a later epoch of the source
         assert not inbox.has_ready()
-        inbox.barrier_read(1, inbox.barrier(1, 2).barrier)
+        inbox.barrier_read(1, inbox.barrier((1, 0), 2).barrier)
         assert inbox.wake.is_set() is False and inbox.has_ready()
         assert inbox.take_ready() == [batch]
         assert not handoff.done.done()  # applied, not yet committed
@@ -149,7 +173,7 @@ def test_a_source_waits_for_its_barrier_and_a_stale_token_releases_nothing() -> 
 def test_closing_fails_what_no_commit_holds_and_later_offers_at_once() -> None:
     async def scenario() -> None:
         inbox = Inbox(0, asyncio.Event())
-        inbox.barrier_read(0, inbox.token)
+        inbox.barrier_read(0, f"{inbox.token}/0")
         applied = inbox.offer(ProductBatch(0, 1, 0, [["p", 0, T, 1, DEPTH]]))
         inbox.take_ready()
         waiting = inbox.offer(ProductBatch(0, 1, 0, [["p", 0, T, 2, DEPTH]]))
@@ -165,7 +189,7 @@ def test_closing_fails_what_no_commit_holds_and_later_offers_at_once() -> None:
 def test_a_full_inbox_makes_ingest_wait_until_the_window_stage_takes_its_batches() -> None:
     async def scenario() -> None:
         inbox = Inbox(0, asyncio.Event())
-        inbox.barrier_read(0, inbox.token)
+        inbox.barrier_read(0, f"{inbox.token}/0")
         inbox.offer(ProductBatch(0, 1, 0, [["p", 0, T, i, DEPTH] for i in range(MAX_QUEUED_ROWS)]))
         assert inbox.full()
         waiter = asyncio.ensure_future(inbox.room())
@@ -182,7 +206,7 @@ def test_a_target_keeps_its_open_inbox_while_the_stage_offers_none() -> None:
         handoffs = Handoffs()
         inbox = Inbox(0, asyncio.Event())
         first = ProductBatch(0, 1, 0, [["p", 0, T, 1, DEPTH]])
-        assert [b.barrier for b in handoffs.plan(0, first, inbox)] == [inbox.token]
+        assert [b.barrier for b in handoffs.plan(0, first, inbox)] == [f"{inbox.token}/0"]
         # A rebalance under way: the stage offers nothing, but batches still wait in the
         # open inbox, so the next one must not overtake them through Kafka.
         second = ProductBatch(0, 1, 0, [["p", 0, T, 2, DEPTH]])
@@ -190,5 +214,35 @@ def test_a_target_keeps_its_open_inbox_while_the_stage_offers_none() -> None:
         inbox.close()
         third = ProductBatch(0, 1, 0, [["p", 0, T, 3, DEPTH]])
         assert handoffs.plan(0, third, None) == [first, second, third]
+
+    asyncio.run(scenario())
+
+
+def test_a_source_taken_back_after_another_process_sent_its_rows_waits_for_a_new_barrier() -> None:
+    """Rows 1-3 handed over; the source moves to another process, which sends rows 4-6
+    through Kafka; it comes back while the inbox is still open: rows 7-8 must not be counted
+    before rows 4-6 are read, or those are skipped as replays."""
+
+    async def scenario() -> None:
+        rng = random.Random(1)
+        topic: list[ProductBatch] = []
+        window = WindowPartition(topic)
+        window.take_back()
+        handoffs = Handoffs()
+        handoffs.source_assigned(0)
+        first, counted = batch_of(0, [1, 2, 3], rng)
+        topic.extend(handoffs.plan(0, first, window.inbox))
+        settle(window, handoffs, topic)
+        elsewhere, more = batch_of(0, [4, 5, 6], rng)
+        topic.append(elsewhere)  # the other process; not yet read by the window stage
+        handoffs.source_assigned(0)
+        back, last = batch_of(0, [7, 8], rng)
+        sends = handoffs.plan(0, back, window.inbox)
+        assert [b.barrier for b in sends] == [f"{window.inbox.token}/2"]  # type: ignore[union-attr]
+        topic.extend(sends)
+        window.apply_ready()  # nothing yet: the barrier is behind rows 4-6
+        settle(window, handoffs, topic)
+        expected = Counter(counted + more + last)
+        assert {p: window.views(p) for p in PRODUCTS} == {p: expected[p] for p in PRODUCTS}
 
     asyncio.run(scenario())
