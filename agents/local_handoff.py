@@ -33,7 +33,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from app.product_batches import ProductBatch
-from app.windows import NO_WATERMARK
+from app.windowing.spec import NO_WATERMARK
 
 MAX_QUEUED_ROWS = 200_000
 

@@ -1,6 +1,6 @@
 """Window counts of one product read from its partition's stored slices, for the web API.
 
-Windows are derived here from step-long slices in event time (see `agents.window_state`),
+Windows are derived here from step-long slices in event time (see `app.windowing`),
 never from Faust's hopping tables, which read only the newest window, expire on wall-clock
 time and misreport closed windows.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.window_state import PartitionWindows, Slice, state_key
+from app.windowing.partition_windows import PartitionWindows
+from app.windowing.slices import Slice, state_key
 
 
 @dataclass(frozen=True, slots=True)

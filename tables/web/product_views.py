@@ -12,12 +12,13 @@ import aiohttp
 from faust.web import Request, Response, View
 from yarl import URL
 
-from agents.window_state import PartitionWindows, state_key
 from app.events import MAX_ID_LENGTH
 from app.faust_app import get_app
 from app.product_batches import product_partition
 from app.settings import get_settings
 from app.time_format import iso_utc_ms
+from app.windowing.partition_windows import PartitionWindows
+from app.windowing.slices import state_key
 from tables.alert_feed import alert_ring
 from tables.owned_partitions import serving_state
 from tables.product_windows import WindowCounts, read_windows
