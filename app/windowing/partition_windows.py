@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from app.product_batches import ProductBatch, Row
+from app.windowing.alert_rule import qualifies
 from app.windowing.seen_ids import ID_KEY_PREFIX, SeenEventIds
 from app.windowing.slices import KeyValueStore, Slice, parse_state_key, state_key
 from app.windowing.spec import NO_WATERMARK, WindowSpec
@@ -330,7 +331,7 @@ class PartitionWindows:
         if product in done:
             return
         done.add(product)
-        if window[2] >= self.purchases_threshold:
+        if not qualifies(window[0], window[2], self.views_threshold, self.purchases_threshold):
             return
         end = window_start + self.spec.size_ms
         views, carts, purchases = window

@@ -5,7 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-ENGINE = ("spec", "slices", "seen_ids", "watermarks", "window_alert", "partition_windows")
+ENGINE = (
+    "spec",
+    "slices",
+    "seen_ids",
+    "watermarks",
+    "alert_rule",
+    "window_alert",
+    "partition_windows",
+)
 
 
 def test_importing_the_engine_reads_no_settings_and_builds_no_app() -> None:
