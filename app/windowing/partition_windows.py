@@ -24,7 +24,13 @@ import orjson
 from app.product_batches import ProductBatch, Row
 from app.windowing.alert_rule import qualifies
 from app.windowing.seen_ids import ID_KEY_PREFIX, SeenEventIds
-from app.windowing.slices import KeyValueStore, Slice, parse_state_key, state_key
+from app.windowing.slices import (
+    KeyValueStore,
+    Slice,
+    parse_state_key,
+    state_key,
+    sum_window,
+)
 from app.windowing.spec import NO_WATERMARK, WindowSpec
 from app.windowing.watermarks import SOURCE_IDLE_S, WATERMARKS_KEY
 from app.windowing.window_alert import WindowAlert
@@ -352,27 +358,21 @@ class PartitionWindows:
             slice_ = by_product[product] = Slice.decode(raw) if raw is not None else Slice()
         return slice_
 
-    def _has_slice(self, product: str, start: int) -> bool:
-        """Whether the slice is cached or stored; an absent one would be empty."""
-        return product in self._slice_cache.get(start, ()) or product in self._stored.get(start, ())
-
     def _window(self, product: str, window_start: int) -> list[int]:
         by_product = self._window_cache.get(window_start)
         if by_product is None:
             by_product = self._window_cache[window_start] = {}
         window = by_product.get(product)
         if window is None:
-            window = [0, 0, 0]
-            step = self.spec.step_ms
-            for offset in range(self.spec.per_event):
-                start = window_start + offset * step
-                if not self._has_slice(product, start):
-                    continue  # no events of this product there (yet)
-                part = self._slice(product, start).counts_for_offset(offset)
-                window[0] += part[0]
-                window[1] += part[1]
-                window[2] += part[2]
-            by_product[product] = window
+            cached, stored = self._slice_cache, self._stored
+
+            def cached_or_stored(start: int) -> Slice | None:
+                """The slice if cached or stored; an absent one would be empty."""
+                if product in cached.get(start, ()) or product in stored.get(start, ()):
+                    return self._slice(product, start)
+                return None
+
+            window = by_product[product] = sum_window(self.spec, window_start, cached_or_stored)
         return window
 
     def _expire(self) -> int:

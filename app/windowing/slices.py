@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
+
+from app.windowing.spec import WindowSpec
 
 SEP = "\x1f"
 
@@ -49,3 +52,22 @@ class Slice:
                 total[1] += counts[1]
                 total[2] += counts[2]
         return total
+
+
+def sum_window(
+    spec: WindowSpec, window_start: int, slice_at: Callable[[int], Slice | None]
+) -> list[int]:
+    """[views, add_to_cart, purchases] of the window starting at `window_start`: the sum of
+    the slices it spans, each counting only the events that still counted toward it.
+    `slice_at(start)` is the product's slice starting there, None where it has none."""
+    window = [0, 0, 0]
+    step = spec.step_ms
+    for offset in range(spec.per_event):
+        slice_ = slice_at(window_start + offset * step)
+        if slice_ is None:
+            continue  # no events of this product there (yet)
+        part = slice_.counts_for_offset(offset)
+        window[0] += part[0]
+        window[1] += part[1]
+        window[2] += part[2]
+    return window
