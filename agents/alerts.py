@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import orjson
 
-from agents.window_state import WindowAlert
 from app.console_text import escape_control
 from app.kafka.topics import topic_tail
 from app.time_format import iso_utc_ms
+from app.windowing.window_alert import WindowAlert
 
 logger = logging.getLogger(__name__)
 console = logging.getLogger("flash_sale")

@@ -41,10 +41,11 @@ from typing import Any, Protocol
 import orjson
 
 from agents.alerts import draw_table
-from agents.window_state import KeyValueStore, WindowAlert
 from app.console_text import escape_control
 from app.time_format import iso_utc_ms
-from app.windows import NO_WATERMARK, WindowSpec
+from app.windowing.slices import KeyValueStore
+from app.windowing.spec import NO_WATERMARK, WindowSpec
+from app.windowing.window_alert import WindowAlert
 
 
 class WindowCounts(Protocol):

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from app.events import TYPE_INDEX, Event, EventParser, Rejected
 from app.product_batches import SEQ_INDEX_BITS, ProductBatch, Row, product_partition
-from app.windows import NO_WATERMARK, WindowSpec
+from app.windowing.spec import NO_WATERMARK, WindowSpec
 
 
 class InputRecord(Protocol):

@@ -12,8 +12,9 @@ it does after a Kafka send's acknowledgement, so the guarantees stay those of th
   checkpoint, or stopped; every batch it had not committed fails (`HandoffLost`), and ingest
   sends those batches through Kafka, in their order, before anything newer for that target.
 - **Never counted twice.** Both paths carry the same rows with the same `seq`, and the window
-  state skips a row whose `seq` it has seen from that source (`agents.window_state`). That
-  rule needs each source's rows to arrive in `seq` order, whichever the path.
+  state skips a row whose `seq` it has seen from that source
+  (`app.windowing.partition_windows`). That rule needs each source's rows to arrive in `seq`
+  order, whichever the path.
 - **Order across the two paths.** A batch a source sent through Kafka may still be unread
   when the source starts handing over in memory. So the first handoff of a source to an
   inbox is preceded by a barrier: an empty batch carrying the inbox's token, sent through
@@ -36,7 +37,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from app.product_batches import ProductBatch
-from app.windows import NO_WATERMARK
+from app.windowing.spec import NO_WATERMARK
 
 MAX_QUEUED_ROWS = 200_000
 Stream = tuple[int, int]  # (source partition, how many times this ingest took it)

@@ -1,6 +1,6 @@
 """The window stage's durable state: in-memory key-value stores backed by a compacted changelog.
 
-Each worker partition's state (slices and sent-alert markers, see `agents.window_state`; open
+Each worker partition's state (slices and sent-alert markers, see `app.windowing`; open
 incidents, see `agents.incidents`) lives in three dicts. Every change is also a record on the
 changelog topic's partition of the same number (key = store prefix + key, value = bytes, or a
 tombstone for a delete), written in the same Kafka transaction as the alerts it decided and

@@ -34,8 +34,9 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 from agents.alerts import alert_record, console, console_table
 from agents.incidents import IncidentRecord, incident_table
 from agents.window_changelog import ChangelogStore
-from agents.window_state import PartitionWindows, WindowAlert
 from app import metrics
+from app.windowing.partition_windows import PartitionWindows
+from app.windowing.window_alert import WindowAlert
 
 logger = logging.getLogger(__name__)
 STEP_TIMEOUT_S = 60.0  # a transaction that takes longer fails (and the partition is reset)

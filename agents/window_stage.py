@@ -38,7 +38,6 @@ from agents.local_handoff import Inbox
 from agents.stall_watchdog import watch_stage
 from agents.window_changelog import ALERTED, INCIDENTS, SLICES, ChangelogStore, read_changelog
 from agents.window_checkpoint import PartitionCheckpoint
-from agents.window_state import PartitionWindows, state_key
 from app import metrics
 from app.faust_app import get_app
 from app.kafka.colocation import colocated_assignor
@@ -46,6 +45,8 @@ from app.kafka.topics import ensure_topic
 from app.kafka.transactions import RETRY_BACKOFF_MS, quiet_settling_retries
 from app.product_batches import ProductBatch, product_partition
 from app.settings import Settings, get_settings
+from app.windowing.partition_windows import PartitionWindows
+from app.windowing.slices import state_key
 
 logger = logging.getLogger(__name__)
 app = get_app()

@@ -6,7 +6,7 @@ per-message cost once per few hundred events instead of once per event.
 
 Each row is `[product_id, type_index, event_time_ms, seq, depth]` where `seq` orders events of
 one source partition (offset << 20 | index in a batched message) and `depth` says how many
-windows the event still counts toward (see `app.windows.WindowSpec.open_depth`). A sixth
+windows the event still counts toward (see `app.windowing.spec.WindowSpec.open_depth`). A sixth
 element, `event_id`, follows only when the producer supplied one (the window stage counts an
 id once); an event without one costs no bytes for it.
 

@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import SettingsError
 from app.web_host import is_loopback
-from app.windows import WindowSpec
+from app.windowing.spec import WindowSpec
 
 _SECRET_FIELDS = frozenset({"smtp_password", "web_token", "alert_webhook_secret"})
 _REPORT_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")

@@ -12,9 +12,9 @@ import random
 import time
 import uuid
 
-from agents.window_state import PartitionWindows
 from app.product_batches import ProductBatch, Row
-from app.windows import WindowSpec
+from app.windowing.partition_windows import PartitionWindows
+from app.windowing.spec import WindowSpec
 
 SPEC = WindowSpec.from_seconds(600, 60)
 T0 = 1_795_766_400_000

@@ -39,7 +39,15 @@ RATE_HZ = 200
 # A sample belongs to the first stage whose marker appears in its stack (innermost first).
 STAGES = (
     ("window stage: checkpoint (changelog, transaction)", ("window_checkpoint.py",)),
-    ("window stage: counting", ("window_state.py", "incidents.py")),
+    (
+        "window stage: counting",
+        (
+            "windowing/partition_windows.py",
+            "windowing/slices.py",
+            "windowing/seen_ids.py",
+            "incidents.py",
+        ),
+    ),
     ("window stage: reading batches", ("window_stage.py",)),
     ("ingest: Parquet", ("partition_files.py", "storage/arrow.py")),
     ("ingest: validation", ("app/events.py",)),

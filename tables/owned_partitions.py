@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from agents.window_state import PartitionWindows
+from app.windowing.partition_windows import PartitionWindows
 
 
 class ServingStage(Protocol):

@@ -1,6 +1,6 @@
 """Window counts of one product read from its partition's stored slices, for the web API.
 
-Windows are derived here from step-long slices in event time (see `agents.window_state`),
+Windows are derived here from step-long slices in event time (see `app.windowing`),
 never from Faust's hopping tables, which read only the newest window, expire on wall-clock
 time and misreport closed windows.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.window_state import PartitionWindows, Slice, state_key
+from app.windowing.partition_windows import PartitionWindows
+from app.windowing.slices import Slice, state_key, sum_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +40,7 @@ def read_windows(
             slices[start] = Slice.decode(raw)
     windows = []
     for window_start in range(first, newest_start_ms + 1, step):
-        totals = [0, 0, 0]
-        for offset in range(spec.per_event):
-            slice_ = slices.get(window_start + offset * step)
-            if slice_ is not None:
-                part = slice_.counts_for_offset(offset)
-                totals = [a + b for a, b in zip(totals, part, strict=True)]
+        totals = sum_window(spec, window_start, slices.get)
         windows.append(WindowCounts(window_start, window_start + spec.size_ms, *totals))
     return windows
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from agents.window_state import SOURCE_IDLE_S, PartitionWindows
-from app.windows import WindowSpec
+from app.windowing.partition_windows import PartitionWindows
+from app.windowing.spec import WindowSpec
+from app.windowing.watermarks import SOURCE_IDLE_S
 from tables.product_windows import read_windows
 
 METRICS = ("views", "add_to_cart", "purchases")

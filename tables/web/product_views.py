@@ -12,12 +12,14 @@ import aiohttp
 from faust.web import Request, Response, View
 from yarl import URL
 
-from agents.window_state import PartitionWindows, state_key
 from app.events import MAX_ID_LENGTH
 from app.faust_app import get_app
 from app.product_batches import product_partition
 from app.settings import get_settings
 from app.time_format import iso_utc_ms
+from app.windowing.alert_rule import qualifies
+from app.windowing.partition_windows import PartitionWindows
+from app.windowing.slices import state_key
 from tables.alert_feed import alert_ring
 from tables.owned_partitions import serving_state
 from tables.product_windows import WindowCounts, read_windows
@@ -76,8 +78,8 @@ def alerted_at(state: PartitionWindows, product_id: str, start_ms: int) -> dict[
 
 
 def window_json(window: WindowCounts, alerted: dict[str, Any] | None) -> dict[str, Any]:
-    qualifies = (
-        window.views > settings.views_threshold and window.purchases < settings.purchases_threshold
+    meets_rule = qualifies(
+        window.views, window.purchases, settings.views_threshold, settings.purchases_threshold
     )
     return {
         "window_start": iso_utc_ms(window.start_ms),
@@ -85,8 +87,8 @@ def window_json(window: WindowCounts, alerted: dict[str, Any] | None) -> dict[st
         "views": window.views,
         "add_to_cart": window.add_to_cart,
         "purchases": window.purchases,
-        "qualifies": qualifies,
-        "qualifies_now": qualifies,
+        "qualifies": meets_rule,
+        "qualifies_now": meets_rule,
         "alerted": alerted,
     }
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from agents.window_state import Slice, state_key
 from app.faust_app import get_app
 from app.settings import get_settings
 from app.time_format import iso_utc_ms
+from app.windowing.slices import Slice, state_key
 from tables.owned_partitions import serving_states
 from tables.web.cluster import gather_shares, require_all_partitions
 from tables.web.params import reject_unknown

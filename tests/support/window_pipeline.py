@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agents.ingest_router import IngestRouter
-from agents.window_state import PartitionWindows
 from app.events import EventParser
-from app.windows import WindowSpec
+from app.windowing.partition_windows import PartitionWindows
+from app.windowing.spec import WindowSpec
 
 SPEC = WindowSpec.from_seconds(600, 60)
 NOW_MS = 2_000_000_000_000

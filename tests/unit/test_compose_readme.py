@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from agents.alerts import alert_record, console_table
-from agents.window_state import WindowAlert
 from app.settings import Settings
+from app.windowing.window_alert import WindowAlert
 from tests.support.compose_files import APP_SERVICES, ROOT, load_compose
 
 README = (ROOT / "README.md").read_text()

@@ -18,10 +18,10 @@ from aiokafka.structs import TopicPartition
 
 from agents.window_changelog import ALERTED, INCIDENTS, SLICES, ChangelogStore, read_changelog
 from agents.window_checkpoint import PartitionCheckpoint
-from agents.window_state import PartitionWindows
 from app.kafka.topics import ensure_topic
 from app.product_batches import ProductBatch
-from app.windows import WindowSpec
+from app.windowing.partition_windows import PartitionWindows
+from app.windowing.spec import WindowSpec
 from tests.support.worker import read_topic
 
 SPEC = WindowSpec.from_seconds(600, 60)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agents.alerts import console_table
-from agents.window_state import WindowAlert
+from app.windowing.window_alert import WindowAlert
 
 
 def test_a_terminal_escape_sequence_in_a_product_id_is_printed_escaped() -> None:

@@ -9,7 +9,7 @@ import orjson
 from agents.ingest_router import IngestRouter
 from app.events import EventParser
 from app.product_batches import ProductBatch
-from app.windows import WindowSpec
+from app.windowing.spec import WindowSpec
 
 NOW_MS = 1_795_766_460_000
 

@@ -8,9 +8,9 @@ import itertools
 import pytest
 
 from agents.incidents import IncidentRecord, PartitionIncidents, incident_table
-from agents.window_state import PartitionWindows
 from app.product_batches import ProductBatch, Row
-from app.windows import NO_WATERMARK, WindowSpec
+from app.windowing.partition_windows import PartitionWindows
+from app.windowing.spec import NO_WATERMARK, WindowSpec
 from tests.support.incident_cases import (
     MIN,
     T0,

@@ -11,9 +11,9 @@ from collections import Counter
 import pytest
 
 from agents.local_handoff import MAX_QUEUED_ROWS, HandoffLost, Handoffs, Inbox
-from agents.window_state import PartitionWindows
 from app.product_batches import ProductBatch, Row
-from app.windows import WindowSpec
+from app.windowing.partition_windows import PartitionWindows
+from app.windowing.spec import WindowSpec
 
 SPEC = WindowSpec.from_seconds(600, 60)
 T = 1_700_000_040_000 - 1_700_000_040_000 % 600_000  # one slice, counted in every window

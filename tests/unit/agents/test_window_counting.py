@@ -10,7 +10,7 @@ import pytest
 from agents.ingest_router import IngestRouter
 from app.events import EventParser
 from app.product_batches import product_partition
-from app.windows import NO_WATERMARK
+from app.windowing.spec import NO_WATERMARK
 from tests.support.streaming_cases import edge_cases
 from tests.support.window_oracle import WindowOracle
 from tests.support.window_pipeline import SPEC, Pipeline, Record

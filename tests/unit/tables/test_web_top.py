@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.windows import WindowSpec
+from app.windowing.spec import WindowSpec
 from tables.top_products import (
     ProductCounts,
     SourceMarks,

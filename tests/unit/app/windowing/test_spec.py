@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from app.windows import NO_WATERMARK, WindowSpec
+from app.windowing.spec import NO_WATERMARK, WindowSpec
 
 SPEC = WindowSpec.from_seconds(600, 60)
 

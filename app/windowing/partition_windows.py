@@ -16,66 +16,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from app.product_batches import ProductBatch, Row
-from app.windows import NO_WATERMARK, WindowSpec
+from app.windowing.alert_rule import qualifies
+from app.windowing.seen_ids import ID_KEY_PREFIX, SeenEventIds
+from app.windowing.slices import (
+    KeyValueStore,
+    Slice,
+    parse_state_key,
+    state_key,
+    sum_window,
+)
+from app.windowing.spec import NO_WATERMARK, WindowSpec
+from app.windowing.watermarks import SOURCE_IDLE_S, WATERMARKS_KEY
+from app.windowing.window_alert import WindowAlert
 
-SEP = "\x1f"
-# Each source partition's watermark, stored beside the slices so that a restarted worker
-# serves and expires windows as before without waiting for every source to report again.
-# No product key starts with SEP (product ids are never empty).
-WATERMARKS_KEY = f"{SEP}source-watermarks".encode()
-# Keys of the supplied event ids seen, in the same store: `<SEP>ids<SEP><slice start><SEP><n>`.
-ID_KEY_PREFIX = f"{SEP}ids{SEP}".encode()
-MAX_ID_VALUE_BYTES = 256 << 10  # one changelog value, well under the broker's ~1 MB limit
-SOURCE_IDLE_S = 600.0
 REPLAYED = 2**63  # the `seen` seq of an expired slice: every row for it is a replay
-
-
-class KeyValueStore(Protocol):
-    def get(self, key: bytes, /) -> bytes | None: ...
-    def __setitem__(self, key: bytes, value: bytes) -> None: ...
-    def __delitem__(self, key: bytes) -> None: ...
-
-
-def state_key(product_id: str, start_ms: int) -> bytes:
-    return f"{product_id}{SEP}{start_ms}".encode()
-
-
-def parse_state_key(key: bytes) -> tuple[str, int]:
-    product, _, start = key.decode().rpartition(SEP)
-    return product, int(start)
-
-
-@dataclass(slots=True)
-class Slice:
-    """Counts of one product in one step-long slice: depth -> [views, carts, purchases]."""
-
-    by_depth: dict[int, list[int]] = field(default_factory=dict)
-    seen: dict[int, int] = field(default_factory=dict)
-
-    def encode(self) -> bytes:
-        return orjson.dumps([[[d, *c] for d, c in self.by_depth.items()], list(self.seen.items())])
-
-    @classmethod
-    def decode(cls, raw: bytes) -> Slice:
-        depths, seen = orjson.loads(raw)
-        return cls({row[0]: row[1:] for row in depths}, {sp: seq for sp, seq in seen})
-
-    def counts_for_offset(self, offset: int) -> list[int]:
-        """Counts this slice adds to the window starting `offset` steps before it."""
-        total = [0, 0, 0]
-        for depth, counts in self.by_depth.items():
-            if depth >= offset:
-                total[0] += counts[0]
-                total[1] += counts[1]
-                total[2] += counts[2]
-        return total
 
 
 class _RowsByProduct:
@@ -91,103 +51,6 @@ class _RowsByProduct:
             for row in self.rows:
                 self.index.setdefault(row[0], []).append(row)
         return self.index.get(product, [])
-
-
-def id_key(start_ms: int, chunk: int) -> bytes:
-    return ID_KEY_PREFIX + f"{start_ms}{SEP}{chunk}".encode()
-
-
-def encode_ids(ids: list[str], max_bytes: int = MAX_ID_VALUE_BYTES) -> list[bytes]:
-    """`ids` as JSON arrays of at most `max_bytes` each (a single id always makes one)."""
-    raw = orjson.dumps(ids)
-    if len(raw) <= max_bytes or len(ids) == 1:
-        # A copy: orjson's result keeps its whole output buffer (several times larger here)
-        # for as long as the store holds the value.
-        return [bytes(memoryview(raw))]
-    half = len(ids) // 2
-    return encode_ids(ids[:half], max_bytes) + encode_ids(ids[half:], max_bytes)
-
-
-class SeenEventIds:
-    """The supplied event ids a partition has counted, each with the slice start it was
-    first counted in, which is when it expires.
-
-    Durable as append-only chunks in the slices store: each flush writes the ids new since
-    the last one, one value per slice start (`id_key`), so a checkpoint costs one changelog
-    record per slice start touched, not one per event nor a rewrite of what is stored.
-    """
-
-    def __init__(self, store: KeyValueStore) -> None:
-        self.store = store
-        self.first_start: dict[str, int] = {}  # event id -> slice start it was counted in
-        self._new: dict[int, list[str]] = {}  # slice start -> ids not flushed yet
-        self._chunks: dict[int, int] = {}  # slice start -> chunks stored
-
-    def restore(self, key: bytes) -> None:
-        """Load one stored chunk (a key under ID_KEY_PREFIX) into the index."""
-        start_text, _, chunk = key[len(ID_KEY_PREFIX) :].decode().partition(SEP)
-        start = int(start_text)
-        self._chunks[start] = max(self._chunks.get(start, 0), int(chunk) + 1)
-        raw = self.store.get(key)
-        if raw is not None:
-            first = self.first_start
-            for event_id in orjson.loads(raw):
-                first.setdefault(event_id, start)
-
-    def unflushed(self, start: int) -> list[str]:
-        """The list of ids first counted in slice `start` since the last flush: the caller
-        appends each id it also enters in `first_start`."""
-        new = self._new.get(start)
-        if new is None:
-            new = self._new[start] = []
-        return new
-
-    def flush(self) -> int:
-        """Write the ids added since the last flush; return how many keys were written."""
-        writes = 0
-        for start, ids in self._new.items():
-            if not ids:
-                continue
-            chunk = self._chunks.get(start, 0)
-            for value in encode_ids(ids):
-                self.store[id_key(start, chunk)] = value
-                chunk += 1
-                writes += 1
-            self._chunks[start] = chunk
-        self._new.clear()
-        return writes
-
-    def expire(self, expired_before: int) -> int:
-        """Forget the ids first counted in slices before `expired_before`; return deletes."""
-        deletes = 0
-        first = self.first_start
-        for start in [s for s in self._chunks if s < expired_before]:
-            for chunk in range(self._chunks.pop(start)):
-                key = id_key(start, chunk)
-                raw = self.store.get(key)
-                if raw is None:
-                    continue
-                for event_id in orjson.loads(raw):
-                    if first.get(event_id) == start:
-                        del first[event_id]
-                del self.store[key]
-                deletes += 1
-        return deletes
-
-
-@dataclass(frozen=True, slots=True)
-class WindowAlert:
-    product_id: str
-    window_start_ms: int
-    window_end_ms: int
-    views: int
-    add_to_cart: int
-    purchases: int
-    decided_at_seq: int = -1  # `seq` of the view that decided it (orders a batch's alerts)
-
-    @property
-    def alert_id(self) -> str:
-        return f"{self.product_id}:{self.window_start_ms}"
 
 
 class PartitionWindows:
@@ -474,7 +337,7 @@ class PartitionWindows:
         if product in done:
             return
         done.add(product)
-        if window[2] >= self.purchases_threshold:
+        if not qualifies(window[0], window[2], self.views_threshold, self.purchases_threshold):
             return
         end = window_start + self.spec.size_ms
         views, carts, purchases = window
@@ -495,27 +358,21 @@ class PartitionWindows:
             slice_ = by_product[product] = Slice.decode(raw) if raw is not None else Slice()
         return slice_
 
-    def _has_slice(self, product: str, start: int) -> bool:
-        """Whether the slice is cached or stored; an absent one would be empty."""
-        return product in self._slice_cache.get(start, ()) or product in self._stored.get(start, ())
-
     def _window(self, product: str, window_start: int) -> list[int]:
         by_product = self._window_cache.get(window_start)
         if by_product is None:
             by_product = self._window_cache[window_start] = {}
         window = by_product.get(product)
         if window is None:
-            window = [0, 0, 0]
-            step = self.spec.step_ms
-            for offset in range(self.spec.per_event):
-                start = window_start + offset * step
-                if not self._has_slice(product, start):
-                    continue  # no events of this product there (yet)
-                part = self._slice(product, start).counts_for_offset(offset)
-                window[0] += part[0]
-                window[1] += part[1]
-                window[2] += part[2]
-            by_product[product] = window
+            cached, stored = self._slice_cache, self._stored
+
+            def cached_or_stored(start: int) -> Slice | None:
+                """The slice if cached or stored; an absent one would be empty."""
+                if product in cached.get(start, ()) or product in stored.get(start, ()):
+                    return self._slice(product, start)
+                return None
+
+            window = by_product[product] = sum_window(self.spec, window_start, cached_or_stored)
         return window
 
     def _expire(self) -> int:

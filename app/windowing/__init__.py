@@ -1,0 +1,10 @@
+"""The window engine: exact hopping-window counts per product, pure and free of I/O.
+
+- `spec`: window size and step, slice and window arithmetic, the watermark sentinel
+- `slices`: one product's counts in one step-long slice, and its key in the store
+- `seen_ids`: supplied event ids already counted, so a producer's retry counts once
+- `watermarks`: where source watermarks are stored, when a silent source stops counting
+- `alert_rule`: `qualifies`, the alert rule on a window's counts, for the engine and the web
+- `window_alert`: the record of a window that met the alert rule
+- `partition_windows`: the state of one worker partition, applying batches and expiring
+"""
