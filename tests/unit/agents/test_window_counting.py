@@ -209,9 +209,10 @@ def test_events_without_an_id_are_not_deduplicated_by_content() -> None:
     assert len(pipeline.alerts) == 10
 
 
-def test_seen_ids_expire_with_their_slices_and_survive_until_then() -> None:
-    """The dedup horizon is the retention: ids leave the store with the slices they were
-    counted in, so memory is bounded by live windows, not by history."""
+def test_seen_ids_expire_when_their_windows_close_and_survive_until_then() -> None:
+    """The dedup horizon is the last window of the id's slice: after it closes, a copy is
+    late for all its windows and ingest drops it, so ids leave store and memory then (the
+    slices stay for the retention). Memory is bounded by open windows, not by history."""
     pipeline = Pipeline(sources=1)
     q = product_partition("p-retry", 2)
     slices = pipeline.stores[q][0]
@@ -219,12 +220,15 @@ def test_seen_ids_expire_with_their_slices_and_survive_until_then() -> None:
     id_keys = [k for k in slices if k.startswith(b"\x1fids\x1f")]
     assert id_keys
     later = {"user_id": "u", "product_id": "p-retry", "event_type": "view"}
-    # Within the retention: a restarted state still knows every id.
-    pipeline.feed(0, records([{**later, "timestamp": RETRY_T0 + 3600_000}], 60))
+    # While a window of the slice is open: a restarted state still knows every id.
+    pipeline.feed(0, records([{**later, "timestamp": RETRY_T0 + 10 * 60_000}], 60))
     pipeline.states = [pipeline.fresh_state(q) for q in range(2)]
     assert len(pipeline.states[q].seen_ids.first_start) == 60
-    # Past closing + retention: ids and slices of RETRY_T0 are gone from store and memory.
-    pipeline.feed(0, records([{**later, "timestamp": RETRY_T0 + 2 * 3600_000}], 61))
+    # Every window of the slice closed: the ids are gone from store and memory, and a copy
+    # sent now is late (not counted again); the slice itself is kept for the retention.
+    pipeline.feed(0, records([{**later, "timestamp": RETRY_T0 + 12 * 60_000}], 61))
     assert not any(k in slices for k in id_keys)
     assert pipeline.states[q].seen_ids.first_start == {}
-    assert RETRY_T0 not in pipeline.states[q].stored_slices()
+    assert RETRY_T0 in pipeline.states[q].stored_slices()
+    pipeline.feed(0, records(views_with_ids(60), 62))
+    assert retry_windows(pipeline)[0] == [60, 0, 0]
