@@ -7,7 +7,9 @@ BENCH_PEERS (quix, spark: `make bench-peers`; empty for none), BENCH_THROUGHPUT_
 BENCH_EVENTS, BENCH_PARTITIONS (e.g. 1,4), BENCH_EVENT_RATE (the history rate of the
 throughput and streaming inputs), BENCH_STREAM_TIMEOUT, BENCH_LATENCY_RATES (the live rates in
 events/s the alert latency is measured at, one after another; default 5000,20000),
-BENCH_LATENCY_SECONDS (of planted bursts per rate), BENCH_SIM_EVENTS, BENCH_REPORT_EVENTS.
+BENCH_LATENCY_SECONDS (of planted bursts per rate), BENCH_LATENCY_PROCESSES (1: one worker
+process on a 1-partition input; N: `clickstream worker --processes N` on 4 partitions, as
+`make run` deploys; default as BENCH_PROCESSES), BENCH_SIM_EVENTS, BENCH_REPORT_EVENTS.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def latency_rows(figures: dict[str, object]) -> list[Row]:
         p99, open_p99 = f["p99_s"], f["incident_open_p99_s"]
         achieved, asked = f["achieved_rate"], f["rate"]
         short = " (SHORT of the rate asked)" if achieved < latency.SHORTFALL * asked else ""
-        at = f"at {asked:,.0f} ev/s"
+        at = f"at {asked:,.0f} ev/s, {f.get('processes', 1)} process(es)"
         conditions = (f"achieved {achieved:,} ev/s{short}, worker {f['worker_cores']} "
                       f"cores, load {f['loadavg_before'][0]}->{f['loadavg_after'][0]}")  # fmt: skip
         rows.append(Row(
@@ -146,8 +148,14 @@ def main() -> None:
         rows += streaming_rows(figures)
     if "latency" in only:
         rates = tuple(float(r) for r in _env("BENCH_LATENCY_RATES", "5000,20000").split(","))
+        processes = _env(
+            "BENCH_LATENCY_PROCESSES", _env("BENCH_PROCESSES", str(min(cpu_count(), 4)))
+        )
         result["latency"] = figures = latency.run(
-            bootstrap, rates, seconds=float(_env("BENCH_LATENCY_SECONDS", "60"))
+            bootstrap,
+            rates,
+            seconds=float(_env("BENCH_LATENCY_SECONDS", "60")),
+            processes=int(processes),
         )
         rows += latency_rows(figures)
     if "simulator" in only:

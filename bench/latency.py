@@ -48,7 +48,7 @@ from bench.probes import (
     wait_assigned,
     wait_until_quiet,
 )
-from tests.support.worker import Worker, WorkerEnv
+from tests.support.worker import SupervisedWorkers, Worker, WorkerEnv
 
 CLICKSTREAM = str(Path(sys.executable).parent / "clickstream")
 PRODUCTS = 10_000
@@ -190,12 +190,16 @@ def _p(values: list[float], share: float) -> float | None:
     return round(percentile(values, share), 3) if values else None
 
 
-async def measure(bootstrap: str, workdir: Path, rate: float, seconds: float) -> dict[str, object]:
-    topic = await create_topic(bootstrap, "bench-latency", 1)
+async def measure(
+    bootstrap: str, workdir: Path, rate: float, seconds: float, processes: int = 1
+) -> dict[str, object]:
+    """One worker process on a 1-partition input, or, with `processes` > 1, the product as
+    `make run` deploys it: `clickstream worker --processes N` on a 4-partition input."""
+    topic = await create_topic(bootstrap, "bench-latency", 1 if processes == 1 else 4)
     env = WorkerEnv(bootstrap, workdir / "w", partitions=4,
                     extra={"PYTHONUNBUFFERED": "1", "SINK_FLUSH_SECONDS": "10"})  # fmt: skip
     env.topic = topic
-    worker = Worker(env).start()
+    worker = Worker(env).start() if processes == 1 else SupervisedWorkers(env, processes).start()
     assert worker.proc is not None
     shoppers = None
     try:
@@ -265,12 +269,14 @@ async def measure(bootstrap: str, workdir: Path, rate: float, seconds: float) ->
     } | traffic  # fmt: skip
 
 
-def run_rate(bootstrap: str, rate: float, seconds: float) -> dict[str, object]:
+def run_rate(bootstrap: str, rate: float, seconds: float, processes: int = 1) -> dict[str, object]:
     """Latency of planted alerts over `seconds` of bursts at a total of `rate` events/s."""
     quiet = wait_until_quiet()
-    log(f"latency: {rate:,.0f} events/s live, bursts for {seconds:.0f} s after a warm-up")
+    log(f"latency: {rate:,.0f} events/s live, {processes} worker process(es), bursts for "
+        f"{seconds:.0f} s after a warm-up")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as scratch:
-        f = asyncio.run(measure(bootstrap, Path(scratch), rate, seconds))
+        f = asyncio.run(measure(bootstrap, Path(scratch), rate, seconds, processes))
+    f["processes"] = processes
     achieved = int(f["achieved_rate"])  # type: ignore[call-overload]
     log(f"latency at {rate:,.0f} ev/s (achieved {achieved:,} ev/s; worker "
         f"{f['worker_cores']} cores, shoppers {f['shoppers_cores']}): alerts p50 {f['p50_s']} s "
@@ -284,14 +290,15 @@ def run_rate(bootstrap: str, rate: float, seconds: float) -> dict[str, object]:
     return f | quiet | {"loadavg_after": load_average()}
 
 
-def run(bootstrap: str, rates: tuple[float, ...] = (5000.0, 20000.0), seconds: float = 60.0
-        ) -> dict[str, object]:  # fmt: skip
+def run(bootstrap: str, rates: tuple[float, ...] = (5000.0, 20000.0), seconds: float = 60.0,
+        processes: int = 1) -> dict[str, object]:  # fmt: skip
     """Figures of `run_rate` for each rate, keyed by the rate ("5000", "20000")."""
-    return {f"{rate:g}": run_rate(bootstrap, rate, seconds) for rate in rates}
+    return {f"{rate:g}": run_rate(bootstrap, rate, seconds, processes) for rate in rates}
 
 
 if __name__ == "__main__":
     rates = os.environ.get("BENCH_LATENCY_RATES", "5000,20000")
     result = run(os.environ.get("TEST_KAFKA_BOOTSTRAP", "localhost:9092"),
-                 tuple(float(r) for r in rates.split(",")))  # fmt: skip
+                 tuple(float(r) for r in rates.split(",")),
+                 processes=int(os.environ.get("BENCH_LATENCY_PROCESSES", "1")))  # fmt: skip
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
