@@ -6,8 +6,8 @@ toward when it arrived) and, per source partition, the highest event `seq` appli
 events (after a crash, a rebalance or a duplicate delivery) are recognised by that `seq` and
 skipped, so at-least-once delivery still yields exact counts. A producer's retry is a new
 input record, so `seq` cannot see it: events that carry a supplied `event_id` are counted once
-per id, across source partitions and restarts, until the slice the id was first counted in
-expires (`SeenEventIds`). Window totals are derived from slices and cached in memory; caches
+per id, across source partitions and restarts, until every window of the slice the id was
+first counted in has closed (`SeenEventIds`): a copy after that is late, dropped by ingest. Window totals are derived from slices and cached in memory; caches
 are only an optimisation and may be dropped at any time.
 """
 
