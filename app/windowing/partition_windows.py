@@ -7,8 +7,9 @@ events (after a crash, a rebalance or a duplicate delivery) are recognised by th
 skipped, so at-least-once delivery still yields exact counts. A producer's retry is a new
 input record, so `seq` cannot see it: events that carry a supplied `event_id` are counted once
 per id, across source partitions and restarts, until every window of the slice the id was
-first counted in has closed (`SeenEventIds`): a copy after that is late, dropped by ingest. Window totals are derived from slices and cached in memory; caches
-are only an optimisation and may be dropped at any time.
+first counted in has closed (`SeenEventIds`): a copy after that is late, dropped by ingest.
+Window totals are derived from slices and cached in memory; caches are only an optimisation
+and may be dropped at any time.
 """
 
 from __future__ import annotations
