@@ -113,12 +113,14 @@ def _tree_cpu(pid: int) -> float:
 
 
 def _samples(stacks: Path) -> list[tuple[list[str], int]]:
-    """(frames outermost first, sample count) per collapsed stack; frames[0] names the thread."""
+    """(frames outermost first, sample count) per busy collapsed stack (idle leaves dropped);
+    frames[0] names the thread."""
     out = []
     for line in stacks.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if count.isdigit():
-            out.append((stack.split(";"), int(count)))
+        frames = stack.split(";")
+        if count.isdigit() and not frames[-1].startswith(IDLE_LEAVES):
+            out.append((frames, int(count)))
     return out
 
 
@@ -127,8 +129,6 @@ def summarize(stacks: Path) -> list[tuple[str, float]]:
     by_stage: collections.Counter[str] = collections.Counter()
     total = 0
     for frames, n in _samples(stacks):
-        if frames[-1].startswith(IDLE_LEAVES):
-            continue
         total += n
         if "MainThread" not in frames[0]:
             kind = "Parquet writes" if "asyncio_" in frames[0] else frames[0].split(": ")[-1]
@@ -148,8 +148,6 @@ def hot_frames(stacks: Path, top: int = 25) -> list[tuple[str, float]]:
     leaves: collections.Counter[str] = collections.Counter()
     total = 0
     for frames, n in _samples(stacks):
-        if frames[-1].startswith(IDLE_LEAVES):
-            continue
         total += n
         leaves[frames[-1]] += n
     return [(frame, n / max(total, 1)) for frame, n in leaves.most_common(top)]
