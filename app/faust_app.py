@@ -1,17 +1,27 @@
-"""The only place the `faust.App` is built; agents and tables are found by autodiscovery."""
+"""The only place the `faust.App` is built.
+
+Nothing registers itself on import: `agents.worker_app` builds this app and calls each
+stage's, feed's and page's `register(app)`, the one place the worker is wired
+(docs/design.md, "Where things live").
+"""
 
 from __future__ import annotations
 
 import functools
 import sys
+from typing import Any, TypeVar, cast
 
 import faust
+from faust.types import AppT
+from mode import ServiceT
 
 from app import faust_transport
 from app.errors import SettingsError
 from app.mail_config import incident_mail_config
 from app.settings import Settings, get_settings
 from app.web_host import advertised_host
+
+S = TypeVar("S", bound=ServiceT)
 
 
 class ClickstreamApp(faust.App):
@@ -33,8 +43,18 @@ class ClickstreamApp(faust.App):
             await ensure_topic(servers, topic, s.partitions)
         await super().on_first_start()
 
+    def add_service(self, service: S) -> S:
+        """Start `service` (an instance, built with what it needs) with the app."""
+        self.service(cast(Any, service))
+        return service
 
-def build_app(settings: Settings) -> faust.App:
+
+def settings_of(app: AppT) -> Settings:
+    """The settings of the app a view or service runs in."""
+    return cast(ClickstreamApp, app).settings
+
+
+def build_app(settings: Settings) -> ClickstreamApp:
     """A Faust app configured from settings: the worker's services, timers and web server.
 
     Its local directory is per APP_ID, so a new deployment id never meets another's files.
