@@ -15,13 +15,10 @@ from typing import Any
 from mode import Service
 
 from app.alert_records import AlertRecordReader
-from app.faust_app import get_app
+from app.faust_app import ClickstreamApp
 from app.kafka.topics import topic_tail
-from app.settings import get_settings
 
 logger = logging.getLogger(__name__)
-app = get_app()
-settings = get_settings()
 
 RING_SIZE = 1000
 
@@ -62,9 +59,13 @@ class AlertRing:
 alert_ring = AlertRing()
 
 
-@app.service
 class AlertFeed(Service):
     """Feeds `alert_ring` from ALERTS_TOPIC for as long as the worker runs."""
+
+    def __init__(self, app: ClickstreamApp, **kwargs: Any) -> None:
+        self.app = app
+        self.settings = app.settings
+        super().__init__(**kwargs)
 
     async def on_start(self) -> None:
         self.alert_reader = AlertRecordReader("alert_feed")
@@ -79,7 +80,7 @@ class AlertFeed(Service):
                 await self.sleep(5.0)
 
     async def _follow_once(self) -> None:
-        servers, topic = settings.kafka_bootstrap_servers, settings.alerts_topic
+        servers, topic = self.settings.kafka_bootstrap_servers, self.settings.alerts_topic
         async with topic_tail(servers, topic, RING_SIZE) as tail:
             if tail is None:  # the worker creates the topic at start-up
                 await self.sleep(2.0)
@@ -92,3 +93,8 @@ class AlertFeed(Service):
                         if alert is not None:
                             alert_ring.add(alert.to_dict())
                 await asyncio.sleep(0)
+
+
+def register(app: ClickstreamApp) -> None:
+    """Follow ALERTS_TOPIC into `alert_ring` while the worker runs."""
+    app.add_service(AlertFeed(app))

@@ -15,13 +15,9 @@ from typing import Any
 
 from mode import Service
 
-from app.faust_app import get_app
-from app.settings import get_settings
+from app.faust_app import ClickstreamApp
 from app.time_format import iso_utc_ms
 from tables.topic_follow import follow_topic
-
-app = get_app()
-settings = get_settings()
 
 HOUR_MS = 3600_000
 TAIL_RECORDS = 20_000
@@ -70,13 +66,18 @@ def header(record: Any, name: str) -> str:
 dead_letter_log = DeadLetterLog()
 
 
-@app.service
 class DeadLetterFeed(Service):
     """Feeds `dead_letter_log` from DLQ_TOPIC for as long as the worker runs."""
 
+    def __init__(self, app: ClickstreamApp, **kwargs: Any) -> None:
+        self.app = app
+        self.settings = app.settings
+        super().__init__(**kwargs)
+
     @Service.task
     async def _follow(self) -> None:
-        await follow_topic(self, settings.dlq_topic, TAIL_RECORDS, self._on_record)
+        servers = self.settings.kafka_bootstrap_servers
+        await follow_topic(self, servers, self.settings.dlq_topic, TAIL_RECORDS, self._on_record)
 
     def _on_record(self, record: Any) -> None:
         if record.timestamp >= time.time() * 1000 - HOUR_MS:
@@ -84,3 +85,8 @@ class DeadLetterFeed(Service):
             dead_letter_log.add(
                 DeadLetterSample(record.timestamp, reason, header(record, "x-dlq-detail"))
             )
+
+
+def register(app: ClickstreamApp) -> None:
+    """Follow DLQ_TOPIC into `dead_letter_log` while the worker runs."""
+    app.add_service(DeadLetterFeed(app))

@@ -11,14 +11,10 @@ from typing import Any
 
 from mode import Service
 
-from app.faust_app import get_app
+from app.faust_app import ClickstreamApp
 from app.incident_records import IncidentRecord, IncidentRecordReader
-from app.settings import get_settings
 from app.time_format import epoch_ms_of_iso
 from tables.topic_follow import follow_topic
-
-app = get_app()
-settings = get_settings()
 
 CAPACITY = 5000
 
@@ -53,18 +49,28 @@ class IncidentBook:
 incident_book = IncidentBook()
 
 
-@app.service
 class IncidentFeed(Service):
     """Feeds `incident_book` from INCIDENTS_TOPIC for as long as the worker runs."""
+
+    def __init__(self, app: ClickstreamApp, **kwargs: Any) -> None:
+        self.app = app
+        self.settings = app.settings
+        super().__init__(**kwargs)
 
     async def on_start(self) -> None:
         self.reader = IncidentRecordReader("incident_feed")
 
     @Service.task
     async def _follow(self) -> None:
-        await follow_topic(self, settings.incidents_topic, 2**62, self._on_record)
+        servers = self.settings.kafka_bootstrap_servers
+        await follow_topic(self, servers, self.settings.incidents_topic, 2**62, self._on_record)
 
     def _on_record(self, record: Any) -> None:
         incident = self.reader.incident_of(record)
         if incident is not None:
             incident_book.add(incident)
+
+
+def register(app: ClickstreamApp) -> None:
+    """Follow INCIDENTS_TOPIC into `incident_book` while the worker runs."""
+    app.add_service(IncidentFeed(app))

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -25,13 +26,10 @@ from mode import Service
 
 from app import metrics
 from app.commit_state import decode_commit_state
-from app.faust_app import get_app
-from app.settings import get_settings
+from app.faust_app import ClickstreamApp
 from app.stall_detector import get_stall_detector
 
 logger = logging.getLogger(__name__)
-app = get_app()
-settings = get_settings()
 
 PROBE_EVERY_S = 5.0
 PROBE_TIMEOUT_S = 10.0
@@ -60,12 +58,16 @@ class ProbeState:
 probe_state = ProbeState()
 
 
-@app.service
 class PipelineProbe(Service):
     """Refreshes `probe_state` every PROBE_EVERY_S seconds, over long-lived Kafka clients."""
 
     admin: AIOKafkaAdminClient | None = None
     consumer: AIOKafkaConsumer | None = None
+
+    def __init__(self, app: ClickstreamApp, **kwargs: Any) -> None:
+        self.app = app
+        self.settings = app.settings
+        super().__init__(**kwargs)
 
     @Service.task
     async def _probe_forever(self) -> None:
@@ -88,7 +90,7 @@ class PipelineProbe(Service):
         await self._close_clients()
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
-        servers = settings.kafka_bootstrap_servers
+        servers = self.settings.kafka_bootstrap_servers
         if self.admin is None:
             self.admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=5000)
             await self.admin.start()
@@ -110,6 +112,7 @@ class PipelineProbe(Service):
 
     async def probe_once(self) -> ProbeResult:
         admin, consumer = await self._clients()
+        settings = self.settings
         stages = {
             "ingest": (settings.ingest_group, settings.kafka_topic),
             "windows": (settings.windows_group, settings.product_events_topic),
@@ -144,3 +147,8 @@ class PipelineProbe(Service):
                         event_ms[tp.partition] = seen
             lag[stage] = total
         return ProbeResult(at=time.time(), lag=lag, committed_max_event_ms=event_ms)
+
+
+def register(app: ClickstreamApp) -> None:
+    """Look at the pipeline from the broker's side while the worker runs."""
+    app.add_service(PipelineProbe(app))

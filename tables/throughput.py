@@ -6,12 +6,8 @@ import time
 from collections import deque
 
 from app import metrics
-from app.faust_app import get_app
-from app.settings import get_settings
+from app.faust_app import ClickstreamApp
 from tables.owned_partitions import serving_states
-
-app = get_app()
-settings = get_settings()
 
 RATE_SPAN_S = 10.0
 
@@ -43,25 +39,27 @@ class Throughput:
 throughput = Throughput()
 
 
-@app.timer(interval=1.0)  # type: ignore[untyped-decorator]
 async def sample_throughput() -> None:
+    """Sample the ingested-events counter into `throughput` and set the rate gauges."""
     throughput.sample(metrics.EVENTS_IN.total(), time.monotonic(), time.time())
     metrics.EVENTS_PER_SECOND.set(round(throughput.per_second(), 3))
     if throughput.last_received_at is not None:
         metrics.LAST_EVENT_RECEIVED.set(round(throughput.last_received_at, 3))
 
 
-def newest_event_ms() -> int | None:
-    """Newest event time applied here: the highest source watermark plus the lateness."""
+def newest_event_ms(allowed_lateness_s: int) -> int | None:
+    """Newest event time applied here (epoch ms): the highest source watermark plus the
+    lateness (ALLOWED_LATENESS, seconds); None before any window state is served here."""
     marks = [
         watermark
         for state in serving_states().values()
         for watermark, _ in state.source_watermarks().values()
     ]
-    return max(marks) + settings.allowed_lateness * 1000 if marks else None
+    return max(marks) + allowed_lateness_s * 1000 if marks else None
 
 
-def collect_window_gauges() -> None:
+def collect_window_gauges(allowed_lateness_s: int) -> None:
+    """Set the window-table gauges from the state served here."""
     slices, products = 0, set[str]()
     for state in serving_states().values():
         for members in state.stored_slices().values():
@@ -69,8 +67,12 @@ def collect_window_gauges() -> None:
             products.update(members)
     metrics.WINDOW_SLICES.set(slices)
     metrics.WINDOW_PRODUCTS.set(len(products))
-    newest = newest_event_ms()
+    newest = newest_event_ms(allowed_lateness_s)
     metrics.NEWEST_EVENT_TIME.set(0 if newest is None else newest / 1000)
 
 
-metrics.on_collect(collect_window_gauges)
+def register(app: ClickstreamApp) -> None:
+    """Sample the rate once a second, and set the window-table gauges before each /metrics."""
+    lateness = app.settings.allowed_lateness
+    app.timer(interval=1.0)(sample_throughput)
+    metrics.on_collect(lambda: collect_window_gauges(lateness))

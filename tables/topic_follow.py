@@ -10,23 +10,22 @@ from typing import Any
 from mode import Service
 
 from app.kafka.topics import topic_tail
-from app.settings import get_settings
 
 logger = logging.getLogger(__name__)
-settings = get_settings()
 
 RecordHandler = Callable[[Any], None]
 
 
 async def follow_topic(
-    service: Service, topic: str, per_partition: int, on_record: RecordHandler
+    service: Service, servers: str, topic: str, per_partition: int, on_record: RecordHandler
 ) -> None:
-    """Hand every committed record of `topic` to `on_record` for as long as `service` runs,
-    starting `per_partition` records before each partition's end; after a broker failure,
-    from that far back again (handlers must be idempotent: they keep the newest state)."""
+    """Hand every committed record of `topic` on the brokers `servers` (KAFKA_BOOTSTRAP_SERVERS)
+    to `on_record` for as long as `service` runs, starting `per_partition` records before each
+    partition's end; after a broker failure, from that far back again (handlers must be
+    idempotent: they keep the newest state)."""
     while not service.should_stop:
         try:
-            async with topic_tail(settings.kafka_bootstrap_servers, topic, per_partition) as tail:
+            async with topic_tail(servers, topic, per_partition) as tail:
                 if tail is None:  # not created yet: its producer creates it
                     await service.sleep(2.0)
                     continue
