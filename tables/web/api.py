@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from faust.types import AppT
 from faust.web import Request, Response, View
 
-from app.faust_app import get_app
-from app.settings import get_settings
+from app.faust_app import ClickstreamApp, settings_of
 from app.time_format import iso_utc_ms
 from tables.alert_feed import RING_SIZE, alert_ring
 from tables.pipeline_probe import probe_state
@@ -23,10 +23,8 @@ from tables.top_products import (
 )
 from tables.web.cluster import gather_shares, require_all_partitions
 from tables.web.params import choice, reject_unknown, whole_number
-from tables.web.shares import MAX_TOP, SPEC, top_share, watermarks_share
+from tables.web.shares import MAX_TOP, top_share, watermarks_share
 
-app = get_app()
-settings = get_settings()
 PROBE_FRESH_S = 30.0
 
 COMPLETE_WINDOW = (
@@ -41,7 +39,7 @@ OPEN_WINDOW = (
 WINDOWS = ("open", "complete")
 
 
-def committed_marks() -> SourceMarks:
+def committed_marks(allowed_lateness_s: int) -> SourceMarks:
     """Watermarks from the ingest group's commits, once the window agent has applied all.
 
     Right after a restart no batch has been applied yet; if the window agent has no lag, every
@@ -52,21 +50,23 @@ def committed_marks() -> SourceMarks:
         return {}
     if probe.lag.get("windows", 1) != 0:
         return {}
-    lateness = settings.allowed_lateness * 1000
+    lateness = allowed_lateness_s * 1000
     return {source: (seen - lateness, 0.0) for source, seen in probe.committed_max_event_ms.items()}
 
 
-async def deployment_watermark() -> int | None:
-    shares = await gather_shares(watermarks_share, "/api/internal/watermarks", {})
-    require_all_partitions(shares)
+async def deployment_watermark(app: AppT) -> int | None:
+    """The lowest, over input partitions, of the newest watermark any worker applied (epoch
+    ms); None before any is known. Unavailable while partitions are missing or doubled."""
+    settings = settings_of(app)
+    shares = await gather_shares(app, watermarks_share, "/api/internal/watermarks", {})
+    require_all_partitions(shares, settings.partitions)
     marks: SourceMarks = {}
     for share in shares:
         for source, (mark, age) in share["sources"].items():
             merge_mark(marks, int(source), int(mark), float(age))
-    return global_watermark(marks or committed_marks())
+    return global_watermark(marks or committed_marks(settings.allowed_lateness))
 
 
-@app.page("/api/top")
 class TopProductsView(View):
     """GET the top products of the latest complete (default) or the open window, across workers."""
 
@@ -88,31 +88,32 @@ class TopProductsView(View):
             "window_end": None,
             "products": [],
         }
-        watermark = await deployment_watermark()
+        watermark = await deployment_watermark(self.app)
         if watermark is None:
             return self.json(body)
-        start = latest_complete_window(SPEC, watermark)
+        settings = settings_of(self.app)
+        spec = settings.window_spec
+        start = latest_complete_window(spec, watermark)
         if which == "open":
-            start += SPEC.step_ms
+            start += spec.step_ms
         params = {"window_start": str(start), "metric": metric, "limit": str(limit)}
 
         async def local() -> dict[str, Any]:
-            return await top_share(start, metric, limit)
+            return await top_share(spec, start, metric, limit)
 
-        shares = await gather_shares(local, "/api/internal/top", params)
-        require_all_partitions(shares)
+        shares = await gather_shares(self.app, local, "/api/internal/top", params)
+        require_all_partitions(shares, settings.partitions)
         found = [ProductCounts(**p) for share in shares for p in share["products"]]
         products = [{"rank": n, **p.as_json()} for n, p in enumerate(rank(found, metric, limit), 1)]
         body.update(
             watermark=iso_utc_ms(watermark),
             window_start=iso_utc_ms(start),
-            window_end=iso_utc_ms(start + SPEC.size_ms),
+            window_end=iso_utc_ms(start + spec.size_ms),
             products=products,
         )
         return self.json(body)
 
 
-@app.page("/api/alerts")
 class AlertsView(View):
     """GET the newest flash-sale alerts, newest first (by detected_at)."""
 
@@ -121,3 +122,9 @@ class AlertsView(View):
         limit = whole_number(request.query, "limit", 50, 1, RING_SIZE)
         alerts = alert_ring.newest(limit)
         return self.json({"limit": limit, "count": len(alerts), "alerts": alerts})
+
+
+def register(app: ClickstreamApp) -> None:
+    """Serve GET /api/top and GET /api/alerts."""
+    app.page("/api/top")(TopProductsView)
+    app.page("/api/alerts")(AlertsView)

@@ -2,10 +2,10 @@
 
 The workers are the members of the window stage's consumer group, as the group coordinator
 describes them: each member's client id carries its web URL after the window stage's prefix
-(`tables.owned_partitions`), and its assignment says which worker partitions it owns. This
-worker answers its own share in-process; the others over HTTP, with the deployment's token. A
-share names the partitions it covered, so the caller can tell a complete answer from one
-missing partitions mid-rebalance.
+(`tables.stage_links.stages.member_prefix`), and its assignment says which worker partitions
+it owns. This worker answers its own share in-process; the others over HTTP, with the
+deployment's token. A share names the partitions it covered, so the caller can tell a complete
+answer from one missing partitions mid-rebalance.
 """
 
 from __future__ import annotations
@@ -20,16 +20,15 @@ from typing import Any
 import aiohttp
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.group import MemberAssignment
+from faust.types import AppT
 from yarl import URL
 
-from app.faust_app import get_app
-from app.settings import get_settings
-from tables.owned_partitions import window_stage
+from app.faust_app import settings_of
+from app.settings import Settings
+from tables.stage_links import stages
 from tables.web.guard import Unavailable
 
 logger = logging.getLogger(__name__)
-app = get_app()
-settings = get_settings()
 
 PEER_TIMEOUT_S = 5.0
 MEMBERS_FRESH_S = 2.0
@@ -52,10 +51,12 @@ class GroupMembers:
         self.members: list[Member] = []
         self.at = 0.0
 
-    async def current(self) -> list[Member]:
+    async def current(self, settings: Settings) -> list[Member]:
+        """The members of WINDOWS_GROUP on KAFKA_BOOTSTRAP_SERVERS; [] where no window stage
+        runs. Raises what the admin client raises when the coordinator does not answer."""
         if time.monotonic() - self.at < MEMBERS_FRESH_S:
             return self.members
-        prefix = window_stage.member_prefix
+        prefix = stages.member_prefix
         if prefix is None:  # no window stage in this process: no group to describe
             return []
         if self.admin is None:
@@ -90,24 +91,28 @@ def _ident(url: URL | str) -> tuple[str, int]:
     return (parsed.host or "", parsed.port or 80)
 
 
-def is_self(url: str) -> bool:
+def is_self(app: AppT, url: str) -> bool:
+    """`url` is this worker's own (the app's canonical URL), by host and port."""
     return _ident(url) == _ident(app.conf.canonical_url)
 
 
-async def peer_urls() -> list[str]:
+async def peer_urls(app: AppT) -> list[str]:
     """Base URLs of the other workers in the group."""
-    return sorted({m.url for m in await group_members.current() if not is_self(m.url)})
+    members = await group_members.current(settings_of(app))
+    return sorted({m.url for m in members if not is_self(app, m.url)})
 
 
-async def owner_url(partition: int) -> str | None:
+async def owner_url(app: AppT, partition: int) -> str | None:
     """Base URL of the worker that owns a worker partition, if the group says one does."""
-    for member in await group_members.current():
+    for member in await group_members.current(settings_of(app)):
         if partition in member.partitions:
             return member.url
     return None
 
 
-async def ask_peer(base: str, path: str, params: Mapping[str, str]) -> Share:
+async def ask_peer(app: AppT, base: str, path: str, params: Mapping[str, str]) -> Share:
+    """GET `path` of the worker at `base` with the deployment's token; Unavailable unless 200."""
+    settings = settings_of(app)
     headers = {}
     if settings.web_token is not None:
         headers["Authorization"] = f"Bearer {settings.web_token.get_secret_value()}"
@@ -122,16 +127,16 @@ async def ask_peer(base: str, path: str, params: Mapping[str, str]) -> Share:
 
 
 async def gather_shares(
-    local: Callable[[], Awaitable[Share]], path: str, params: Mapping[str, str]
+    app: AppT, local: Callable[[], Awaitable[Share]], path: str, params: Mapping[str, str]
 ) -> list[Share]:
     """Every worker's share: this one's from `local`, the others' from GET `path`."""
     try:
-        peers = await peer_urls()
+        peers = await peer_urls(app)
     except Exception as exc:
         msg = f"the deployment's workers could not be listed ({exc}); retry shortly"
         raise Unavailable(msg, retry=True) from exc
     results = await asyncio.gather(
-        local(), *(ask_peer(base, path, params) for base in peers), return_exceptions=True
+        local(), *(ask_peer(app, base, path, params) for base in peers), return_exceptions=True
     )
     shares: list[Share] = []
     for base, result in zip(["this worker", *peers], results, strict=True):
@@ -145,14 +150,15 @@ async def gather_shares(
     return shares
 
 
-def require_all_partitions(shares: list[Share]) -> None:
-    """Refuse an answer that misses or doubles partitions (a rebalance or recovery)."""
+def require_all_partitions(shares: list[Share], partitions: int) -> None:
+    """Refuse (Unavailable) an answer that misses or doubles any of the `partitions` worker
+    partitions (PARTITIONS): a rebalance or recovery is under way."""
     claims = [int(p) for share in shares for p in share.get("partitions", ())]
     twice = sorted({p for p in claims if claims.count(p) > 1})
     if twice:
         msg = f"partitions {twice} are claimed by two workers (a rebalance); retry shortly"
         raise Unavailable(msg, retry=True)
-    missing = sorted(set(range(settings.partitions)) - set(claims))
+    missing = sorted(set(range(partitions)) - set(claims))
     if missing:
         msg = (
             f"partitions {missing} are not served by any worker right now "

@@ -15,9 +15,9 @@ from typing import Any
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from app.faust_app import get_app
+from app.faust_app import ClickstreamApp, settings_of
 from app.report_day import next_report_time
-from app.settings import get_settings
+from app.settings import Settings
 from app.time_format import iso_utc_ms
 from tables.pipeline_probe import probe_state
 from tables.web.cluster import gather_shares
@@ -26,8 +26,6 @@ from tables.web.params import reject_unknown
 from tables.web.shares import status_share
 
 logger = logging.getLogger(__name__)
-app = get_app()
-settings = get_settings()
 
 ASSETS = {
     "dashboard.css": "text/css",
@@ -57,7 +55,6 @@ def html_page(name: str) -> web.Response:
                         headers=NO_STORE)  # fmt: skip
 
 
-@app.page("/")
 class DashboardView(View):
     """GET the dashboard page."""
 
@@ -65,7 +62,6 @@ class DashboardView(View):
         return html_page("dashboard.html")
 
 
-@app.page("/products/{product_id}")
 class ProductPageView(View):
     """GET the product page (its script reads the id from the address and asks the API)."""
 
@@ -73,7 +69,6 @@ class ProductPageView(View):
         return html_page("product.html")
 
 
-@app.page("/static/{name}")
 class StaticAssetView(View):
     """GET one of the dashboard's assets by name."""
 
@@ -84,7 +79,6 @@ class StaticAssetView(View):
         return web.Response(body=asset(name), content_type=content_type, headers=NO_STORE)
 
 
-@app.page("/static/vendor/{name}")
 class VendorAssetView(View):
     """GET one of the vendored files (the charting library, its license) by name."""
 
@@ -96,7 +90,8 @@ class VendorAssetView(View):
         return web.Response(body=body, content_type=content_type, headers=NO_STORE)
 
 
-def report_schedule(now: datetime) -> dict[str, str]:
+def report_schedule(now: datetime, settings: Settings) -> dict[str, str]:
+    """The next daily report after `now`: in UTC, in REPORT_TIMEZONE, and that zone's name."""
     local = next_report_time(now, settings.report_time, settings.tz)
     return {
         "next_report_at": iso_utc_ms(int(local.timestamp() * 1000)),
@@ -105,18 +100,22 @@ def report_schedule(now: datetime) -> dict[str, str]:
     }
 
 
-@app.page("/api/status")
 class StatusView(View):
     """GET what the dashboard shows besides windows and alerts: rate, lag, next report."""
 
     async def get(self, request: Request) -> Response:
         reject_unknown(request.query, ())
+        settings = settings_of(self.app)
+
+        async def local() -> dict[str, Any]:
+            return await status_share(self.app)
+
         try:
-            shares = await gather_shares(status_share, "/api/internal/status", {})
+            shares = await gather_shares(self.app, local, "/api/internal/status", {})
             partial = False
         except Unavailable as exc:
             logger.info("status: answering for this worker only: %s", exc)
-            shares, partial = [await status_share()], True
+            shares, partial = [await local()], True
         probe = probe_state.latest
         body = {
             "events_per_second": round(sum(float(s["events_per_second"]) for s in shares), 3),
@@ -124,7 +123,7 @@ class StatusView(View):
             "partial": partial,
             "consumer_lag": dict(probe.lag) if probe is not None and probe.reachable else None,
             "broker_reachable": None if probe is None else probe.reachable,
-            **report_schedule(datetime.now(UTC)),
+            **report_schedule(datetime.now(UTC), settings),
             "thresholds": {
                 "views_above": settings.views_threshold,
                 "purchases_below": settings.purchases_threshold,
@@ -134,3 +133,12 @@ class StatusView(View):
             "generated_at": iso_utc_ms(int(time.time() * 1000)),
         }
         return self.json(body)
+
+
+def register(app: ClickstreamApp) -> None:
+    """Serve the dashboard, the product page, their assets and GET /api/status."""
+    app.page("/")(DashboardView)
+    app.page("/products/{product_id}")(ProductPageView)
+    app.page("/static/{name}")(StaticAssetView)
+    app.page("/static/vendor/{name}")(VendorAssetView)
+    app.page("/api/status")(StatusView)

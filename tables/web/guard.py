@@ -15,18 +15,17 @@ from typing import Any, cast
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 
 from app.errors import ClickstreamError
-from app.faust_app import get_app
-from app.settings import get_settings
+from app.faust_app import ClickstreamApp
 
 logger = logging.getLogger(__name__)
-app = get_app()
-settings = get_settings()
 
 PUBLIC_PATHS = frozenset({"/", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/static/", "/products/")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 class WebRequestError(ClickstreamError):
@@ -68,24 +67,21 @@ def presented_token(request: web.Request) -> str | None:
     return request.query.get("token")
 
 
-def authorized(request: web.Request) -> bool:
-    if settings.web_token is None:
+def authorized(request: web.Request, web_token: SecretStr | None) -> bool:
+    """The request may pass: no WEB_TOKEN is set, the path is public, or it carries the token."""
+    if web_token is None:
         return True
     if request.method in ("GET", "HEAD") and (
         request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES)
     ):
         return True
     given = presented_token(request)
-    expected = settings.web_token.get_secret_value()
+    expected = web_token.get_secret_value()
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-@web.middleware
-async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not authorized(request):
-        response = json_error(401, "a valid token is required: 'Authorization: Bearer <token>'")
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
+async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """`handler`'s response, or the JSON error that stands for what it raised."""
     try:
         return await handler(request)
     except WebRequestError as exc:
@@ -103,4 +99,21 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_error(500, "internal error; see the worker log")
 
 
-cast(Any, app.web).web_app.middlewares.append(guard)
+def guard_for(web_token: SecretStr | None) -> Middleware:
+    """The middleware: 401 without a valid token (when WEB_TOKEN is set), JSON for errors."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not authorized(request, web_token):
+            message = "a valid token is required: 'Authorization: Bearer <token>'"
+            response = json_error(401, message)
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        return await answer_errors(request, handler)
+
+    return cast(Middleware, guard)
+
+
+def register(app: ClickstreamApp) -> None:
+    """Put the guard in front of every route of the app's web server."""
+    cast(Any, app.web).web_app.middlewares.append(guard_for(app.settings.web_token))

@@ -16,8 +16,9 @@ from aiohttp import web
 from faust.web import Request, Response, View
 
 from app import metrics
-from app.faust_app import get_app
+from app.faust_app import ClickstreamApp, settings_of
 from app.notify.status import notification_problems
+from app.settings import Settings
 from app.stall_detector import get_stall_detector, stall_problems
 from app.time_format import iso_utc_ms
 from tables.owned_partitions import owned_partitions, settled
@@ -25,7 +26,6 @@ from tables.pipeline_probe import PROBE_EVERY_S, probe_state
 from tables.throughput import newest_event_ms, throughput
 from tables.web.params import reject_unknown
 
-app = get_app()
 PROBE_STALE_S = 6 * PROBE_EVERY_S
 
 
@@ -44,9 +44,6 @@ def _refresh_stage_stalled() -> None:
     current_stalls()
 
 
-metrics.on_collect(_refresh_stage_stalled)
-
-
 def sink_failing() -> bool:
     """The ingest stage's Parquet writes fail and its reading is paused."""
     return metrics.SINK_FAILING.get() > 0
@@ -57,7 +54,8 @@ def undecodable_partitions() -> list[int]:
     return sorted(int(p) for (p,), v in metrics.INGEST_UNDECODABLE.values().items() if v > 0)
 
 
-def health_report(now: float) -> tuple[bool, dict[str, Any]]:
+def health_report(now: float, settings: Settings) -> tuple[bool, dict[str, Any]]:
+    """(healthy, body) at `now` (wall clock, seconds): the body GET /health answers."""
     problems: list[str] = []
     probe = probe_state.latest
     broker: dict[str, Any] = {"reachable": None, "checked_at": None, "error": None}
@@ -82,7 +80,7 @@ def health_report(now: float) -> tuple[bool, dict[str, Any]]:
     stalled = current_stalls()
     problems.extend(stall_problems(stalled, get_stall_detector().stall_seconds))
     problems.extend(notification_problems())
-    newest = newest_event_ms()
+    newest = newest_event_ms(settings.allowed_lateness)
     received = throughput.last_received_at
     body = {
         "status": "unavailable" if problems else "ok",
@@ -100,20 +98,25 @@ def health_report(now: float) -> tuple[bool, dict[str, Any]]:
     return not problems, body
 
 
-@app.page("/health")
 class HealthView(View):
     """GET this worker's health: 200 when it can do its job, 503 with the reasons when not."""
 
     async def get(self, request: Request) -> Response:
         reject_unknown(request.query, ())
-        healthy, body = health_report(time.time())
+        healthy, body = health_report(time.time(), settings_of(self.app))
         return self.json(body, status=200 if healthy else 503)
 
 
-@app.page("/metrics")
 class MetricsView(View):
     """GET every counter and gauge of this worker in Prometheus text format."""
 
     async def get(self, request: Request) -> Any:
         reject_unknown(request.query, ())
         return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
+def register(app: ClickstreamApp) -> None:
+    """Serve GET /health and GET /metrics; keep `clickstream_stage_stalled` fresh in /metrics."""
+    metrics.on_collect(_refresh_stage_stalled)
+    app.page("/health")(HealthView)
+    app.page("/metrics")(MetricsView)

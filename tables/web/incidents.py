@@ -7,13 +7,11 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from app.faust_app import get_app
+from app.faust_app import ClickstreamApp
 from app.incident_records import IncidentRecord
 from app.time_format import epoch_ms_of_iso, iso_utc_ms
 from tables.incident_feed import incident_book
 from tables.web.params import choice, reject_unknown, whole_number
-
-app = get_app()
 
 MAX_LIMIT = 1000
 STATUSES = ("all", "open", "resolved")
@@ -26,7 +24,6 @@ def incident_json(incident: IncidentRecord, now_ms: int) -> dict[str, Any]:
     return {**incident.to_dict(), "duration_seconds": round(duration, 3)}
 
 
-@app.page("/api/incidents")
 class IncidentsView(View):
     """GET incidents newest first: ?status=open|resolved (default both), ?limit=N (50)."""
 
@@ -41,3 +38,8 @@ class IncidentsView(View):
             {"status": status, "limit": limit, "count": len(incidents), "incidents": incidents,
              "generated_at": iso_utc_ms(now_ms)}
         )  # fmt: skip
+
+
+def register(app: ClickstreamApp) -> None:
+    """Serve GET /api/incidents."""
+    app.page("/api/incidents")(IncidentsView)

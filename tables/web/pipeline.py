@@ -17,7 +17,7 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from app import metrics
-from app.faust_app import get_app
+from app.faust_app import ClickstreamApp
 from app.time_format import iso_utc_ms
 from tables.dead_letter_feed import dead_letter_log
 from tables.pipeline_probe import probe_state
@@ -25,7 +25,6 @@ from tables.throughput import throughput
 from tables.web.health import current_stalls, sink_failing, undecodable_partitions
 from tables.web.params import reject_unknown
 
-app = get_app()
 LAGGING_SECONDS = 10.0
 LAGGING_RECORDS = 1000
 STAGES = (("ingest", "ingest"), ("windows", "windows"), ("alert_sink", "alerts"),
@@ -73,10 +72,14 @@ def pipeline_json(now: float) -> dict[str, Any]:
             "checked_at": iso_utc_ms(int(now * 1000))}  # fmt: skip
 
 
-@app.page("/api/pipeline")
 class PipelineView(View):
     """GET each stage's status, lag, rate, dead letters, late events and last Parquet write."""
 
     async def get(self, request: Request) -> Response:
         reject_unknown(request.query, ())
         return self.json(pipeline_json(time.time()))
+
+
+def register(app: ClickstreamApp) -> None:
+    """Serve GET /api/pipeline."""
+    app.page("/api/pipeline")(PipelineView)

@@ -13,8 +13,8 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from app.faust_app import get_app
-from app.settings import get_settings
+from app.faust_app import ClickstreamApp, settings_of
+from app.settings import Settings
 from app.time_format import iso_utc_ms
 from tables.alert_feed import alert_ring
 from tables.incident_feed import incident_book
@@ -25,11 +25,8 @@ from tables.web.incidents import incident_json
 from tables.web.params import reject_unknown
 from tables.web.product_views import checked_product, forward_to_owner, owned_state, windows_json
 
-app = get_app()
-settings = get_settings()
 
-
-def series_json(product_id: str, partition: int, now_ms: int) -> dict[str, Any]:
+def series_json(product_id: str, partition: int, now_ms: int, settings: Settings) -> dict[str, Any]:
     """The answer's body; times are ISO-8601 UTC, counts whole numbers of events."""
     state = owned_state(partition)
     buckets = [
@@ -48,24 +45,29 @@ def series_json(product_id: str, partition: int, now_ms: int) -> dict[str, Any]:
         "views_threshold": settings.views_threshold,
         "purchases_threshold": settings.purchases_threshold,
         "buckets": buckets,
-        "windows": windows_json(product_id),
+        "windows": windows_json(product_id, partition, settings),
         "alerts": alert_ring.of_product(product_id),
         "incidents": [incident_json(i, now_ms) for i in incident_book.of_product(product_id)],
         "generated_at": iso_utc_ms(now_ms),
     }
 
 
-@app.page("/api/products/{product_id}/series")
 class ProductSeriesView(View):
     """GET one product's per-step counts, windows, alerts and incidents."""
 
     async def get(self, request: Request, product_id: str) -> Response:
         reject_unknown(request.query, ())
-        product_id, partition = checked_product(product_id)
+        settings = settings_of(self.app)
+        product_id, partition = checked_product(product_id, settings.partitions)
         if serving_state(partition) is None:
             return await forward_to_owner(self, request, partition)
-        body = series_json(product_id, partition, int(time.time() * 1000))
+        body = series_json(product_id, partition, int(time.time() * 1000), settings)
         if not (body["buckets"] or body["alerts"] or body["incidents"]):
             msg = f"no events of product {product_id!r} in about the last hour, and no alert"
             raise NotFound(msg, product_id=product_id)
         return self.json(body)
+
+
+def register(app: ClickstreamApp) -> None:
+    """Serve GET /api/products/{product_id}/series."""
+    app.page("/api/products/{product_id}/series")(ProductSeriesView)

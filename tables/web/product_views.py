@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+from faust.types import AppT
 from faust.web import Request, Response, View
 from yarl import URL
 
 from app.events import MAX_ID_LENGTH
-from app.faust_app import get_app
+from app.faust_app import ClickstreamApp, settings_of
 from app.product_batches import product_partition
-from app.settings import get_settings
+from app.settings import Settings
 from app.time_format import iso_utc_ms
 from app.windowing.alert_rule import qualifies
 from app.windowing.partition_windows import PartitionWindows
@@ -26,21 +27,21 @@ from tables.product_windows import WindowCounts, read_windows
 from tables.web.cluster import PEER_TIMEOUT_S, is_self, owner_url
 from tables.web.guard import BadRequest, Unavailable
 
-app = get_app()
-settings = get_settings()
 FORWARDED_HEADER = "X-Clickstream-Forwarded"  # a forwarded request is never forwarded again
 ALERT_FIELDS = ("alert_id", "views", "add_to_cart", "purchases", "detected_at")
 
 
-def checked_product(product_id: str) -> tuple[str, int]:
-    """(product_id, its worker partition); BadRequest for an id no event could carry."""
+def checked_product(product_id: str, partitions: int) -> tuple[str, int]:
+    """(product_id, its worker partition of `partitions`); BadRequest for an id no event
+    could carry."""
     if len(product_id) > MAX_ID_LENGTH:
         msg = f"product_id is longer than {MAX_ID_LENGTH} characters"
         raise BadRequest(msg)
-    return product_id, product_partition(product_id, settings.partitions)
+    return product_id, product_partition(product_id, partitions)
 
 
 def owned_state(partition: int) -> PartitionWindows:
+    """The partition's window state; Unavailable while this worker cannot answer for it."""
     state = serving_state(partition)
     if state is None:
         msg = f"partition {partition} is not served here right now (rebalance or recovery)"
@@ -48,9 +49,10 @@ def owned_state(partition: int) -> PartitionWindows:
     return state
 
 
-def live_windows(product_id: str) -> list[WindowCounts]:
-    """Every window of the product that holds events and has not expired, oldest first."""
-    state = owned_state(product_partition(product_id, settings.partitions))
+def live_windows(product_id: str, partition: int) -> list[WindowCounts]:
+    """Every window of the product (of worker `partition`) that holds events and has not
+    expired, oldest first."""
+    state = owned_state(partition)
     starts = state.stored_slice_starts(product_id)
     if not starts:
         return []
@@ -77,7 +79,10 @@ def alerted_at(state: PartitionWindows, product_id: str, start_ms: int) -> dict[
     return {name: alert_id if name == "alert_id" else None for name in ALERT_FIELDS}
 
 
-def window_json(window: WindowCounts, alerted: dict[str, Any] | None) -> dict[str, Any]:
+def window_json(
+    window: WindowCounts, alerted: dict[str, Any] | None, settings: Settings
+) -> dict[str, Any]:
+    """One window's counts against VIEWS_THRESHOLD and PURCHASES_THRESHOLD, with its alert."""
     meets_rule = qualifies(
         window.views, window.purchases, settings.views_threshold, settings.purchases_threshold
     )
@@ -93,17 +98,20 @@ def window_json(window: WindowCounts, alerted: dict[str, Any] | None) -> dict[st
     }
 
 
-def windows_json(product_id: str) -> list[dict[str, Any]]:
-    state = owned_state(product_partition(product_id, settings.partitions))
+def windows_json(product_id: str, partition: int, settings: Settings) -> list[dict[str, Any]]:
+    """Every live window of the product (of worker `partition`) as JSON, oldest first."""
+    state = owned_state(partition)
     return [
-        window_json(w, alerted_at(state, product_id, w.start_ms)) for w in live_windows(product_id)
+        window_json(w, alerted_at(state, product_id, w.start_ms), settings)
+        for w in live_windows(product_id, partition)
     ]
 
 
 async def forward_to_owner(view: View, request: Request, partition: int) -> Response:
     """Ask the worker that owns `partition`; 503 while none does (rebalance, recovery)."""
-    owner = await owner_url(partition)
-    if owner is None or is_self(owner) or request.headers.get(FORWARDED_HEADER):
+    app: AppT = view.app
+    owner = await owner_url(app, partition)
+    if owner is None or is_self(app, owner) or request.headers.get(FORWARDED_HEADER):
         msg = f"partition {partition} is not served here right now (rebalance or recovery)"
         raise Unavailable(msg, retry=True)
     headers = {FORWARDED_HEADER: "1"}
@@ -116,12 +124,18 @@ async def forward_to_owner(view: View, request: Request, partition: int) -> Resp
         return view.bytes(body, content_type="application/json", status=response.status)
 
 
-@app.page("/api/products/{product_id}/windows")
 class ProductWindowsView(View):
     """GET every live window of one product."""
 
     async def get(self, request: Request, product_id: str) -> Response:
-        product_id, partition = checked_product(product_id)
+        settings = settings_of(self.app)
+        product_id, partition = checked_product(product_id, settings.partitions)
         if serving_state(partition) is None:
             return await forward_to_owner(self, request, partition)
-        return self.json({"product_id": product_id, "windows": windows_json(product_id)})
+        windows = windows_json(product_id, partition, settings)
+        return self.json({"product_id": product_id, "windows": windows})
+
+
+def register(app: ClickstreamApp) -> None:
+    """Serve GET /api/products/{product_id}/windows."""
+    app.page("/api/products/{product_id}/windows")(ProductWindowsView)

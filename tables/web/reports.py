@@ -15,16 +15,14 @@ from typing import Any
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from app.faust_app import get_app
+from app.faust_app import ClickstreamApp, settings_of
 from app.report_day import yesterday
 from app.report_runs import RunLog, RunRecord
-from app.settings import get_settings
+from app.settings import Settings
 from tables.web.dashboard import report_schedule
 from tables.web.guard import BadRequest, NotFound
 from tables.web.params import reject_unknown, whole_number
 
-app = get_app()
-settings = get_settings()
 REPORT_NAME = re.compile(r"summary_(\d{4}-\d{2}-\d{2})\.html")
 REPORT_HEADERS = {
     "Cache-Control": "no-store",
@@ -33,12 +31,13 @@ REPORT_HEADERS = {
 }
 
 
-def reports_dir() -> Path:
-    return settings.data_dir / "reports"
+def reports_dir(data_dir: Path) -> Path:
+    """Where the daily job writes its reports and run records, under DATA_DIR."""
+    return data_dir / "reports"
 
 
-def html_path(day: date) -> Path:
-    return reports_dir() / f"summary_{day.isoformat()}.html"
+def html_path(data_dir: Path, day: date) -> Path:
+    return reports_dir(data_dir) / f"summary_{day.isoformat()}.html"
 
 
 def day_status(runs: list[RunRecord]) -> str:
@@ -50,10 +49,10 @@ def day_status(runs: list[RunRecord]) -> str:
     return runs[-1].status
 
 
-def day_json(day: date, runs: list[RunRecord]) -> dict[str, Any]:
+def day_json(data_dir: Path, day: date, runs: list[RunRecord]) -> dict[str, Any]:
     delivered = sorted({a for r in runs for a in r.delivered_to})
     refused = sorted({a for a in (runs[-1].refused_by if runs else ()) if a not in delivered})
-    has_html = html_path(day).is_file()
+    has_html = html_path(data_dir, day).is_file()
     return {
         "day": day.isoformat(),
         "status": day_status(runs),
@@ -66,29 +65,28 @@ def day_json(day: date, runs: list[RunRecord]) -> dict[str, Any]:
     }
 
 
-def reports_json(now: datetime, days: int) -> dict[str, Any]:
+def reports_json(now: datetime, days: int, settings: Settings) -> dict[str, Any]:
     """The `days` report days up to yesterday (REPORT_TIMEZONE), newest first."""
     last = yesterday(now, settings.tz)
-    path = reports_dir() / "runs.sqlite3"
+    path = reports_dir(settings.data_dir) / "runs.sqlite3"
     history = RunLog(path).history() if path.is_file() else []
     listed = []
     for n in range(days):
         day = last - timedelta(days=n)
-        listed.append(day_json(day, [r for r in history if r.report_date == day]))
-    return {"days": listed, **report_schedule(now)}
+        runs = [r for r in history if r.report_date == day]
+        listed.append(day_json(settings.data_dir, day, runs))
+    return {"days": listed, **report_schedule(now, settings)}
 
 
-@app.page("/api/reports")
 class ReportRunsView(View):
     """GET the last ?days=N (14) daily reports: status, recipients, link; the next run."""
 
     async def get(self, request: Request) -> Response:
         reject_unknown(request.query, ("days",))
         days = whole_number(request.query, "days", 14, 1, 366)
-        return self.json(reports_json(datetime.now(UTC), days))
+        return self.json(reports_json(datetime.now(UTC), days, settings_of(self.app)))
 
 
-@app.page("/reports/{name}")
 class ReportFileView(View):
     """GET one day's HTML report by its file name, summary_YYYY-MM-DD.html."""
 
@@ -102,9 +100,15 @@ class ReportFileView(View):
         if day is None:
             msg = f"{name[:80]!r} is not a report name: expected summary_YYYY-MM-DD.html"
             raise BadRequest(msg)
-        path = html_path(day)
+        path = html_path(settings_of(self.app).data_dir, day)
         if not path.is_file():
             msg = f"no HTML report for {day.isoformat()} (not run yet, or no data)"
             raise NotFound(msg, day=day.isoformat())
         return web.Response(body=path.read_bytes(), content_type="text/html", charset="utf-8",
                             headers=REPORT_HEADERS)  # fmt: skip
+
+
+def register(app: ClickstreamApp) -> None:
+    """Serve GET /api/reports and GET /reports/summary_YYYY-MM-DD.html."""
+    app.page("/api/reports")(ReportRunsView)
+    app.page("/reports/{name}")(ReportFileView)

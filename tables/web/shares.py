@@ -8,23 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from faust.types import AppT
 from faust.web import Request, Response, View
 
-from app.faust_app import get_app
-from app.settings import get_settings
+from app.faust_app import ClickstreamApp, settings_of
+from app.windowing.spec import WindowSpec
 from tables.owned_partitions import serving_states
 from tables.throughput import throughput
 from tables.top_products import METRICS, local_source_marks, local_top
 from tables.web.guard import BadRequest
 from tables.web.params import choice, epoch_ms, reject_unknown, whole_number
 
-app = get_app()
-settings = get_settings()
-SPEC = settings.window_spec
 MAX_TOP = 100
 
 
 async def watermarks_share() -> dict[str, Any]:
+    """{"partitions": [...], "sources": {input partition: [watermark ms, seconds since]}}."""
     states = serving_states()
     marks = local_source_marks(states.values())
     return {
@@ -33,13 +32,16 @@ async def watermarks_share() -> dict[str, Any]:
     }
 
 
-async def top_share(window_start: int, metric: str, limit: int) -> dict[str, Any]:
+async def top_share(spec: WindowSpec, window_start: int, metric: str, limit: int) -> dict[str, Any]:
+    """{"partitions": [...], "products": [...]}: this worker's best in the window at
+    `window_start` (epoch ms)."""
     states = serving_states()
-    products = local_top(states.values(), SPEC, window_start, metric, limit)
+    products = local_top(states.values(), spec, window_start, metric, limit)
     return {"partitions": sorted(states), "products": [p.as_json() for p in products]}
 
 
-async def status_share() -> dict[str, Any]:
+async def status_share(app: AppT) -> dict[str, Any]:
+    """{"worker": its URL, "partitions": [...], "events_per_second"}."""
     return {
         "worker": str(app.conf.canonical_url),
         "partitions": sorted(serving_states()),
@@ -47,7 +49,6 @@ async def status_share() -> dict[str, Any]:
     }
 
 
-@app.page("/api/internal/watermarks")
 class WatermarksShareView(View):
     """This worker's newest applied watermark per input partition."""
 
@@ -56,7 +57,6 @@ class WatermarksShareView(View):
         return self.json(await watermarks_share())
 
 
-@app.page("/api/internal/top")
 class TopShareView(View):
     """This worker's best products in one window."""
 
@@ -64,18 +64,25 @@ class TopShareView(View):
         query = request.query
         reject_unknown(query, ("window_start", "metric", "limit"))
         start = epoch_ms(query, "window_start")
-        if start % SPEC.step_ms:
-            msg = f"window_start={start} is not a multiple of WINDOW_STEP ({SPEC.step_ms} ms)"
+        spec = settings_of(self.app).window_spec
+        if start % spec.step_ms:
+            msg = f"window_start={start} is not a multiple of WINDOW_STEP ({spec.step_ms} ms)"
             raise BadRequest(msg, parameter="window_start")
         metric = choice(query, "metric", METRICS, "views")
         limit = whole_number(query, "limit", 5, 1, MAX_TOP)
-        return self.json(await top_share(start, metric, limit))
+        return self.json(await top_share(spec, start, metric, limit))
 
 
-@app.page("/api/internal/status")
 class StatusShareView(View):
     """This worker's processing rate."""
 
     async def get(self, request: Request) -> Response:
         reject_unknown(request.query, ())
-        return self.json(await status_share())
+        return self.json(await status_share(self.app))
+
+
+def register(app: ClickstreamApp) -> None:
+    """Serve this worker's shares to the worker that gathers them."""
+    app.page("/api/internal/watermarks")(WatermarksShareView)
+    app.page("/api/internal/top")(TopShareView)
+    app.page("/api/internal/status")(StatusShareView)

@@ -12,16 +12,13 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from app.faust_app import get_app
-from app.settings import get_settings
+from app.faust_app import ClickstreamApp, settings_of
 from app.time_format import iso_utc_ms
 from app.windowing.slices import Slice, state_key
 from tables.owned_partitions import serving_states
 from tables.web.cluster import gather_shares, require_all_partitions
 from tables.web.params import reject_unknown
 
-app = get_app()
-settings = get_settings()
 SPAN_MS = 3600_000
 
 
@@ -67,22 +64,27 @@ def merge_buckets(shares: list[dict[str, Any]], step_ms: int) -> list[dict[str, 
     ]
 
 
-@app.page("/api/shop/series")
 class ShopSeriesView(View):
     """GET the shop's events per step by type over the last hour of event time."""
 
     async def get(self, request: Request) -> Response:
         reject_unknown(request.query, ())
-        shares = await gather_shares(shop_share, "/api/internal/shop-series", {})
-        require_all_partitions(shares)
+        settings = settings_of(self.app)
+        shares = await gather_shares(self.app, shop_share, "/api/internal/shop-series", {})
+        require_all_partitions(shares, settings.partitions)
         buckets = merge_buckets(shares, settings.window_step * 1000)
         return self.json({"bucket_seconds": settings.window_step, "buckets": buckets})
 
 
-@app.page("/api/internal/shop-series")
 class ShopShareView(View):
     """This worker's share of the shop series."""
 
     async def get(self, request: Request) -> Response:
         reject_unknown(request.query, ())
         return self.json(await shop_share())
+
+
+def register(app: ClickstreamApp) -> None:
+    """Serve GET /api/shop/series and this worker's share of it."""
+    app.page("/api/shop/series")(ShopSeriesView)
+    app.page("/api/internal/shop-series")(ShopShareView)
