@@ -3,7 +3,8 @@
 This worker is unhealthy (503) while the broker does not answer, while window state recovers,
 while Parquet writes fail (reading is paused), while a stage is stalled (input waiting and no
 progress for STALL_SECONDS, see app/stall_detector), while an incident notification channel
-fails (app/notify/status), or before its first look at the broker.
+fails (app/notify/status), or before its first look at the broker. The ingest stage's own
+troubles are asked of the running stage (`tables.stage_links`), not read back from /metrics.
 Consumer lag and the last event are reported, not judged: a quiet shop is not a fault.
 """
 
@@ -23,6 +24,7 @@ from app.stall_detector import get_stall_detector, stall_problems
 from app.time_format import iso_utc_ms
 from tables.owned_partitions import owned_partitions, settled
 from tables.pipeline_probe import PROBE_EVERY_S, probe_state
+from tables.stage_links import stages
 from tables.throughput import newest_event_ms, throughput
 from tables.web.params import reject_unknown
 
@@ -45,13 +47,17 @@ def _refresh_stage_stalled() -> None:
 
 
 def sink_failing() -> bool:
-    """The ingest stage's Parquet writes fail and its reading is paused."""
-    return metrics.SINK_FAILING.get() > 0
+    """The ingest stage's Parquet writes fail and its reading is paused; False where no
+    ingest stage runs (no sink here to fail)."""
+    ingest = stages.ingest()
+    return ingest is not None and ingest.sink_failing()
 
 
 def undecodable_partitions() -> list[int]:
-    """Input partitions whose reading is stopped at a batch this worker cannot decode."""
-    return sorted(int(p) for (p,), v in metrics.INGEST_UNDECODABLE.values().items() if v > 0)
+    """Input partitions whose reading is stopped at a batch this worker cannot decode, in
+    order; [] where no ingest stage runs."""
+    ingest = stages.ingest()
+    return [] if ingest is None else sorted(ingest.undecodable_partitions())
 
 
 def health_report(now: float, settings: Settings) -> tuple[bool, dict[str, Any]]:
