@@ -17,7 +17,8 @@ worker's producer of the same id aborts it, and the replay sends those dead lett
 
 A batch the client cannot decode (a codec without its library, a corrupt batch) stops the
 reading of its partition only: nothing past it is committed, the other partitions go on, and
-/health reports it (`clickstream_ingest_undecodable`) until the partition is reassigned.
+/health reports it (`undecodable_partitions`; `clickstream_ingest_undecodable` on /metrics)
+until the partition is reassigned.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
@@ -46,11 +48,10 @@ from app import metrics
 from app.commit_state import decode_commit_state, encode_commit_state
 from app.errors import StorageError
 from app.events import Event, EventParser, Rejected
-from app.faust_app import get_app
+from app.faust_app import ClickstreamApp
 from app.kafka.colocation import colocated_assignor
 from app.kafka.topics import topic_partitions
 from app.product_batches import ProductBatch
-from app.settings import Settings, get_settings
 from app.storage.arrow import events_table
 from app.storage.partition_files import PartitionedParquetWriter
 from app.storage.schema import EVENTS_DIR, EVENTS_SCHEMA
@@ -60,7 +61,6 @@ logger = logging.getLogger(__name__)
 MAX_ROWS_PER_MESSAGE = 4000
 MAX_POLL_RECORDS = 5000
 MAX_REQUEST_BYTES = 4 << 20
-app = get_app()
 
 
 @dataclass
@@ -103,6 +103,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self.service.committed.pop(tp, None)
             self.service.read_to.pop(tp, None)
             self.service.undecodable.set(0, str(tp.partition))
+            self.service.undecodable_at.discard(tp.partition)
             self.service.lag.remove(str(tp.partition))  # another process reports it now
         await self.service.commits.stop(set(revoked))
 
@@ -114,14 +115,15 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self.service.resumed.discard(tp)
 
 
-@app.service
 class IngestService(Service):
     """Consumes KAFKA_TOPIC in polls and feeds the window agent, the DLQ and the Parquet sink."""
 
-    def __init__(self, **kwargs: object) -> None:
+    running: ClassVar[IngestService | None] = None  # the worker's one instance, while started
+
+    def __init__(self, app: ClickstreamApp, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.settings: Settings = get_settings()
-        s = self.settings
+        self.app = app
+        s = self.settings = app.settings
         self.group_id = s.ingest_group
         self.router = IngestRouter(
             EventParser(s.max_event_bytes, s.max_clock_skew),
@@ -151,9 +153,19 @@ class IngestService(Service):
         self.admin: AIOKafkaAdminClient | None = None
         self.storage_error: str | None = None
         self._storage_backoff = 1.0
-        self.sink_failing = metrics.SINK_FAILING
+        self.sink_failing_gauge = metrics.SINK_FAILING
         self.lag = metrics.INGEST_LAG
         self.undecodable = metrics.INGEST_UNDECODABLE
+        self.undecodable_at: set[int] = set()  # input partitions stopped at such a batch
+
+    def sink_failing(self) -> bool:
+        """Parquet writes fail and input reading is paused until they succeed."""
+        return self.storage_error is not None
+
+    def undecodable_partitions(self) -> list[int]:
+        """Input partitions whose reading is stopped at a batch this worker cannot decode,
+        in ascending order."""
+        return sorted(self.undecodable_at)
 
     async def on_start(self) -> None:
         # Each poll allocates thousands of short-lived lists; with the default thresholds the
@@ -162,6 +174,7 @@ class IngestService(Service):
         gc.set_threshold(100_000, 50, 100)
         s = self.settings
         servers = s.kafka_bootstrap_servers
+        url = str(self.app.conf.canonical_url)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=servers, acks="all", enable_idempotence=True,
             linger_ms=5, max_batch_size=1 << 20, max_request_size=MAX_REQUEST_BYTES,
@@ -169,7 +182,7 @@ class IngestService(Service):
         self.admin = AIOKafkaAdminClient(bootstrap_servers=servers)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=servers, group_id=self.group_id,
-            client_id=f"ingest@{app.conf.canonical_url}",
+            client_id=f"ingest@{url}",
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=MAX_POLL_RECORDS, max_partition_fetch_bytes=4 << 20,
@@ -178,7 +191,7 @@ class IngestService(Service):
             # 20 ms still gathers a hundred events per poll.
             fetch_min_bytes=256 << 10, fetch_max_wait_ms=20,
             metadata_max_age_ms=30_000,  # notice added input partitions within 30 s
-            partition_assignment_strategy=(colocated_assignor(str(app.conf.canonical_url)),),
+            partition_assignment_strategy=(colocated_assignor(url),),
         )  # fmt: skip
         await self.producer.start()
         await self.admin.start()
@@ -190,9 +203,12 @@ class IngestService(Service):
         watch_stage(
             "ingest", lambda: {tp.partition for tp in consumer.assignment() - consumer.paused()}
         )
+        IngestService.running = self
         logger.info("ingest: consuming %s as group %s", s.kafka_topic, self.group_id)
 
     async def on_stop(self) -> None:
+        if IngestService.running is self:
+            IngestService.running = None
         # Buffers are not flushed here: what was not committed is replayed exactly on restart.
         if self._flush_task is not None:
             self._flush_task.cancel()
@@ -371,6 +387,7 @@ class IngestService(Service):
         consumer = self.consumer
         consumer.pause(tp)
         self.undecodable.set(1, str(tp.partition))
+        self.undecodable_at.add(tp.partition)
         logger.error(
             "ingest: cannot decode the batch at %s:%s offset %s (%s: %s); reading of partition "
             "%s stopped there and nothing past it is committed, the other partitions go on. "
@@ -413,7 +430,7 @@ class IngestService(Service):
                     logger.warning("ingest: Parquet writes work again; reading resumes")
                     self.storage_error = None
                     self._storage_backoff = 1.0
-                    self.sink_failing.set(0)
+                    self.sink_failing_gauge.set(0)
                 for tp in durable:
                     if await self._commit(tp, due[tp], states[tp]):
                         del due[tp]
@@ -459,7 +476,7 @@ class IngestService(Service):
         else:
             logger.error("ingest: Parquet write still failing: %s", exc)
         self.storage_error = str(exc)
-        self.sink_failing.set(1)
+        self.sink_failing_gauge.set(1)
 
     async def _await_sends(self) -> None:
         """Wait for every batch handed or sent so far; a send the producer gave up on stops the
@@ -512,3 +529,8 @@ class IngestService(Service):
                 self.router.max_seen.get(tp.partition), self.router.source_partitions,
             )  # fmt: skip
             self.resumed.add(tp)
+
+
+def register(app: ClickstreamApp) -> None:
+    """Start an ingest stage with `app`."""
+    app.add_service(IngestService(app))
