@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -29,6 +28,7 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
+from agents.ingest_dead_letters import DeadLetter
 from app import metrics
 from app.errors import ClickstreamError
 from app.kafka.transactions import RETRY_BACKOFF_MS
@@ -41,16 +41,6 @@ PRODUCER_FATAL = (ProducerFenced, OutOfOrderSequenceNumber, TransactionalIdAutho
 
 class IngestDeliveryError(ClickstreamError):
     """Kafka did not acknowledge a message derived from the input; offsets stay uncommitted."""
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A rejected input message (or element of one) as it goes to DLQ_TOPIC."""
-
-    reason: str
-    value: bytes
-    key: bytes | None
-    headers: list[tuple[str, bytes]]
 
 
 class PartitionCommits:

@@ -7,8 +7,13 @@ partition concerned (see `agents.ingest`).
 
 from __future__ import annotations
 
+import logging
+
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import UnsupportedCodecError
 from aiokafka.structs import TopicPartition
+
+logger = logging.getLogger(__name__)
 
 
 def undecodable_batch(exc: BaseException) -> tuple[TopicPartition, int, int] | None:
@@ -43,3 +48,33 @@ def decode_fix(exc: BaseException, group: str, tp: TopicPartition, next_offset: 
         f"--group {group} --topic {tp.topic}:{tp.partition} --reset-offsets "
         f"--to-offset {next_offset} --execute"
     )
+
+
+async def set_aside(
+    consumer: AIOKafkaConsumer, exc: BaseException, tp: TopicPartition, offset: int,
+    next_offset: int, group: str, read_to: dict[TopicPartition, int],
+) -> None:  # fmt: skip
+    """Pause `tp` at the batch from `offset` to `next_offset` that raised `exc`, log what to
+    do about it, and rewind the consumer's other partitions.
+
+    The failed poll may have taken records of other partitions with it (aiokafka moved
+    their positions before raising): they are read again from where handling stopped,
+    `read_to` (the positions after the last handled poll), else from the `group`'s commit.
+    """
+    consumer.pause(tp)
+    logger.error(
+        "ingest: cannot decode the batch at %s:%s offset %s (%s: %s); reading of partition "
+        "%s stopped there and nothing past it is committed, the other partitions go on. "
+        "To fix: %s",
+        tp.topic, tp.partition, offset, type(exc).__name__, exc, tp.partition,
+        decode_fix(exc, group, tp, next_offset),
+    )  # fmt: skip
+    for other in consumer.assignment() - {tp}:
+        if other in read_to:
+            consumer.seek(other, read_to[other])
+            continue
+        committed = await consumer.committed(other)  # none of it handled yet
+        if committed is not None and committed >= 0:
+            consumer.seek(other, committed)
+        else:
+            await consumer.seek_to_beginning(other)

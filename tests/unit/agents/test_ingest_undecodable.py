@@ -21,6 +21,7 @@ from aiokafka.structs import TopicPartition
 from agents.ingest import IngestService
 from agents.ingest_undecodable import decode_fix, undecodable_batch
 from app import metrics
+from tables.stage_links import stages
 from tables.web.health import health_report
 
 TP = TopicPartition("events", 3)
@@ -113,7 +114,7 @@ class FakeConsumer:
 
 
 async def test_the_bad_partition_is_paused_and_reported_while_the_others_read_on(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handled, fresh_committed, fresh_new = (TopicPartition("events", p) for p in (0, 1, 2))
     consumer = FakeConsumer({TP, handled, fresh_committed, fresh_new}, {fresh_committed: 55})
@@ -122,6 +123,8 @@ async def test_the_bad_partition_is_paused_and_reported_while_the_others_read_on
     service.group_id = "shop-ingest"
     service.read_to = {handled: 1234}
     service.undecodable = metrics.INGEST_UNDECODABLE
+    service.undecodable_at = set()
+    monkeypatch.setattr(stages, "ingest", lambda: service)  # /health asks the running stage
     data = record_batch(0, base_offset=40)
     data[21:23] = struct.pack(">h", UNKNOWN_CODEC)
     exc = decoding_error(with_valid_crc(data))
