@@ -26,11 +26,11 @@ from urllib.parse import quote
 from app.console_text import escape_control
 from app.errors import DeliveryError, NotificationRejected, NotificationRetryable
 from app.mail_config import MailConfig
+from app.mail_delivery import Mailer, RetryPolicy
 from app.notify.records import IncidentNotice
 from app.notify.signing import DELIVERY_HEADER, EVENT_HEADER
 from app.notify.text import email_body, email_subject
 from app.storage.durable import write_file_atomically
-from batch.delivery import Mailer, RetryPolicy
 
 TIMEOUT_S = 10.0
 _HEADERS = policy.default.clone(max_line_length=998)  # no folded subjects (see batch.mail)

@@ -7,9 +7,9 @@ from datetime import date
 import click
 
 from app.mail_config import MailConfig
+from app.mail_delivery import Mailer
 from app.report_day import ReportDay, days_between, yesterday
 from app.settings import get_settings
-from batch.delivery import Mailer
 from batch.files import FORMATS
 from batch.job import ReportJob, RunOutcome, utc_now
 from batch.scheduler import ReportScheduler

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from app.errors import DeliveryError, NoDataError, ReportError
 from app.mail_config import MailConfig
+from app.mail_delivery import Delivery, Mailer
 from app.report_day import ReportDay
 from app.report_runs import RecipientOutcome, RunLog
 from app.settings import Settings
 from app.storage.locks import LockFile
 from batch.checks import with_checks
-from batch.delivery import Delivery, Mailer
 from batch.files import RenderedReport, write_report
 from batch.mail import build_message
 from batch.query import compute_summary

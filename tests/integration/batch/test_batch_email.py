@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.kafka.broker import free_port
 from app.mail_config import MailConfig
+from app.mail_delivery import Mailer, RetryPolicy
 from app.settings import Settings, get_settings, load_settings
-from batch.delivery import Mailer, RetryPolicy
 from batch.job import ReportJob
 from tests.support.batch_data import generate_events, write_events_parquet, write_jsonl
 from tests.support.batch_recount import recount

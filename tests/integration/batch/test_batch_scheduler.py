@@ -15,9 +15,9 @@ import pytest
 
 from app.kafka.broker import free_port
 from app.mail_config import MailConfig
+from app.mail_delivery import Mailer, RetryPolicy
 from app.settings import Settings, load_settings
 from app.storage.locks import LockFile
-from batch.delivery import Mailer, RetryPolicy
 from batch.job import ReportJob
 from batch.scheduler import JOB_ID, ReportScheduler
 from tests.support.batch_data import generate_events, write_events_parquet

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from app.errors import DeliveryError, SettingsError
 from app.kafka.broker import free_port
 from app.mail_config import MailConfig
+from app.mail_delivery import Mailer, RetryPolicy, _is_permanent
 from app.settings import load_settings
-from batch.delivery import Mailer, RetryPolicy, _is_permanent
 from batch.files import RenderedReport
 from batch.mail import build_message
 from tests.support.daily_summary import make_summary

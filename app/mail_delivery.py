@@ -1,4 +1,5 @@
-"""Handing the report email over: SMTP (STARTTLS or SSL, auth) with retries, or the outbox.
+"""Handing an email over (the daily report, incident notifications): SMTP (STARTTLS or SSL,
+auth) with retries, or the outbox.
 
 A server may accept a message for some recipients and refuse others; `Delivery` says which,
 per recipient. A recipient refused with 4xx is offered the message again within the retries;
