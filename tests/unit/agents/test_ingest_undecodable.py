@@ -21,6 +21,7 @@ from aiokafka.structs import TopicPartition
 from agents.ingest import IngestService
 from agents.ingest_undecodable import decode_fix, undecodable_batch
 from app import metrics
+from app.settings import load_settings
 from tables.stage_links import stages
 from tables.web.health import health_report
 
@@ -135,7 +136,7 @@ async def test_the_bad_partition_is_paused_and_reported_while_the_others_read_on
     assert consumer.positions == {handled: 1234, fresh_committed: 55, fresh_new: "beginning"}
     assert service.undecodable.get("3") == 1
     assert "cannot decode the batch at events:3 offset 40" in caplog.text
-    healthy, body = health_report(0.0)
+    healthy, body = health_report(0.0, load_settings())
     assert not healthy
     assert any("input partition 3" in p and "cannot decode" in p for p in body["problems"])
     service.undecodable.set(0, "3")

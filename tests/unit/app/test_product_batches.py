@@ -7,7 +7,7 @@ import pytest
 from app.product_batches import MAX_MESSAGE_BYTES, ProductBatch
 
 BROKER_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588  # Kafka's message.max.bytes default
-MAX_ROWS_PER_MESSAGE = 4000  # agents/ingest.py
+MAX_ROWS_PER_MESSAGE = 4000  # agents/ingest_delivery.py
 
 
 def batch_of(product_ids: list[str]) -> ProductBatch:
