@@ -12,6 +12,7 @@ MAX_ID_VALUE_BYTES = 256 << 10  # one changelog value, well under the broker's ~
 
 
 def id_key(start_ms: int, chunk: int) -> bytes:
+    """The store key of chunk number `chunk` of the ids first counted in slice `start_ms`."""
     return ID_KEY_PREFIX + f"{start_ms}{SEP}{chunk}".encode()
 
 

@@ -14,16 +14,21 @@ SEP = "\x1f"
 
 
 class KeyValueStore(Protocol):
+    """A partition's store: bytes keys to bytes values (a dict, or a changelog store)."""
+
     def get(self, key: bytes, /) -> bytes | None: ...
     def __setitem__(self, key: bytes, value: bytes) -> None: ...
     def __delitem__(self, key: bytes) -> None: ...
 
 
 def state_key(product_id: str, start_ms: int) -> bytes:
+    """The store key of a product's slice (or alert marker) starting at `start_ms`."""
     return f"{product_id}{SEP}{start_ms}".encode()
 
 
 def parse_state_key(key: bytes) -> tuple[str, int]:
+    """(product id, start ms) of a `state_key`. Raises UnicodeDecodeError or ValueError for
+    a key that is not one."""
     product, _, start = key.decode().rpartition(SEP)
     return product, int(start)
 
@@ -36,15 +41,19 @@ class Slice:
     seen: dict[int, int] = field(default_factory=dict)
 
     def encode(self) -> bytes:
+        """`[[[depth, views, carts, purchases], ...], [[source, seq], ...]]` as JSON bytes."""
         return orjson.dumps([[[d, *c] for d, c in self.by_depth.items()], list(self.seen.items())])
 
     @classmethod
     def decode(cls, raw: bytes) -> Slice:
+        """The slice `encode` wrote. Raises orjson.JSONDecodeError, ValueError or TypeError
+        for a value that is not one."""
         depths, seen = orjson.loads(raw)
         return cls({row[0]: row[1:] for row in depths}, {sp: seq for sp, seq in seen})
 
     def counts_for_offset(self, offset: int) -> list[int]:
-        """Counts this slice adds to the window starting `offset` steps before it."""
+        """[views, add_to_cart, purchases] this slice adds to the window starting `offset`
+        steps before it."""
         total = [0, 0, 0]
         for depth, counts in self.by_depth.items():
             if depth >= offset:

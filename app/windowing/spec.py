@@ -22,6 +22,7 @@ class WindowSpec:
 
     @classmethod
     def from_seconds(cls, size_s: int, step_s: int) -> WindowSpec:
+        """The spec of WINDOW_SIZE and WINDOW_STEP, given in seconds."""
         return cls(size_s * 1000, step_s * 1000)
 
     @property

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class WindowAlert:
+    """One window's alert: its product, bounds (ms since the epoch) and counts when decided."""
+
     product_id: str
     window_start_ms: int
     window_end_ms: int
@@ -17,4 +19,5 @@ class WindowAlert:
 
     @property
     def alert_id(self) -> str:
+        """`product_id:window start ms`, the alert's id on ALERTS_TOPIC."""
         return f"{self.product_id}:{self.window_start_ms}"

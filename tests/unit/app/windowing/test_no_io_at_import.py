@@ -12,6 +12,8 @@ ENGINE = (
     "watermarks",
     "alert_rule",
     "window_alert",
+    "batch_groups",
+    "slice_cache",
     "partition_windows",
 )
 
