@@ -26,15 +26,13 @@ from mode import Service
 from agents.stall_watchdog import watch_stage
 from app.alert_records import AlertRecordReader
 from app.errors import StorageError
-from app.faust_app import get_app
-from app.settings import get_settings
+from app.faust_app import ClickstreamApp
+from app.settings import Settings
 from app.storage.arrow import alerts_table
 from app.storage.partition_files import PartitionedParquetWriter
 from app.storage.schema import ALERTS_DIR, ALERTS_SCHEMA
 
 logger = logging.getLogger(__name__)
-app = get_app()
-settings = get_settings()
 
 
 def alert_rows(records: list[Any], reader: AlertRecordReader) -> list[dict[str, Any]]:
@@ -49,13 +47,17 @@ def alert_rows(records: list[Any], reader: AlertRecordReader) -> list[dict[str, 
     return rows
 
 
-@app.service
 class AlertSinkService(Service):
     """Writes ALERTS_TOPIC to DATA_DIR/alerts a poll at a time."""
 
     consumer: AIOKafkaConsumer | None = None
 
+    def __init__(self, settings: Settings, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.settings = settings
+
     async def on_start(self) -> None:
+        settings = self.settings
         self.alert_reader = AlertRecordReader("alert_sink")
         self._committed: dict[TopicPartition, int] = {}
         self.writer = PartitionedParquetWriter(
@@ -116,3 +118,8 @@ class AlertSinkService(Service):
                     self._committed[tp] = position
             except KafkaError as exc:  # a rebalance or the broker away: try after the next poll
                 logger.warning("alert sink: could not commit %s (%s)", tp, exc)
+
+
+def register(app: ClickstreamApp) -> None:
+    """Run the alert sink in this worker."""
+    app.add_service(AlertSinkService(app.settings))

@@ -12,23 +12,29 @@ from __future__ import annotations
 from mode import Service
 
 from agents.notify_consumer import IncidentNotifier
-from app.faust_app import get_app
-from app.settings import get_settings
-
-app = get_app()
+from app.faust_app import ClickstreamApp
+from app.settings import Settings
 
 
-@app.service
 class NotifierService(Service):
     """Starts and stops this worker's incident notifier, if any channel is configured."""
 
     notifier: IncidentNotifier | None = None
 
+    def __init__(self, settings: Settings, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.settings = settings
+
     async def on_start(self) -> None:
-        self.notifier = IncidentNotifier.from_settings(get_settings())
+        self.notifier = IncidentNotifier.from_settings(self.settings)
         if self.notifier is not None:
             await self.notifier.start()
 
     async def on_stop(self) -> None:
         if self.notifier is not None:
             await self.notifier.stop()
+
+
+def register(app: ClickstreamApp) -> None:
+    """Run the incident notifier in this worker (it stays idle with no channel set)."""
+    app.add_service(NotifierService(app.settings))

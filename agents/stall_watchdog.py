@@ -13,11 +13,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from app.faust_app import get_app
+from app.faust_app import ClickstreamApp
 from app.stall_detector import get_stall_detector
 
 logger = logging.getLogger(__name__)
-app = get_app()
 CHECK_EVERY_S = 5.0
 
 _owners: dict[str, Callable[[], set[int]]] = {}
@@ -43,8 +42,8 @@ def own_stalls(stalled: dict[str, list[int]]) -> dict[str, list[int]]:
     return mine
 
 
-@app.timer(interval=CHECK_EVERY_S)  # type: ignore[untyped-decorator]
-async def _stop_on_own_stall() -> None:
+async def stop_on_own_stall(app: ClickstreamApp) -> None:
+    """Crash the worker if a stage of its own is stalled; its supervisor restarts it."""
     detector = get_stall_detector()
     mine = own_stalls(detector.stalled())
     if not mine:
@@ -58,3 +57,12 @@ async def _stop_on_own_stall() -> None:
         mine, detector.stall_seconds, tasks,
     )  # fmt: skip
     await app.crash(RuntimeError(f"stalled: {mine}"))
+
+
+def register(app: ClickstreamApp) -> None:
+    """Check this worker's own stages for a stall every CHECK_EVERY_S seconds."""
+
+    async def check() -> None:
+        await stop_on_own_stall(app)
+
+    app.timer(interval=CHECK_EVERY_S)(check)

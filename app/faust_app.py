@@ -7,8 +7,6 @@ stage's, feed's and page's `register(app)`, the one place the worker is wired
 
 from __future__ import annotations
 
-import functools
-import sys
 from typing import Any, TypeVar, cast
 
 import faust
@@ -16,9 +14,7 @@ from faust.types import AppT
 from mode import ServiceT
 
 from app import faust_transport
-from app.errors import SettingsError
-from app.mail_config import incident_mail_config
-from app.settings import Settings, get_settings
+from app.settings import Settings
 from app.web_host import advertised_host
 
 S = TypeVar("S", bound=ServiceT)
@@ -70,8 +66,7 @@ def build_app(settings: Settings) -> ClickstreamApp:
         broker_commit_interval=1.0,
         # A crashed worker's partitions move to the others after 10 s, not Faust's 60 s.
         broker_session_timeout=10.0,
-        autodiscover=["agents", "tables"],
-        origin="app",
+        autodiscover=False,  # agents.worker_app registers everything explicitly
         datadir=str(datadir),
         producer_acks=-1,
         web_host=advertised_host(settings.web_host),
@@ -80,15 +75,3 @@ def build_app(settings: Settings) -> ClickstreamApp:
     )
     app.settings = settings
     return app
-
-
-@functools.cache
-def get_app() -> faust.App:
-    """The process's app; a bad setting ends start-up with one line instead of a traceback."""
-    try:
-        settings = get_settings()  # refuses a non-loopback WEB_HOST without WEB_TOKEN
-        incident_mail_config(settings)  # ALERT_EMAIL_TO with the mail settings
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    return build_app(settings)

@@ -3,11 +3,11 @@
     bash scripts/test-with-broker.sh .venv/bin/python -m bench.profile [events] [keyed|unkeyed]
 
 Fills a fresh 4-partition topic with the simulator's events (default 300,000, keyed by
-product, as `clickstream simulate` sends them), starts one `faust -A app worker`, records it
-with `py-spy record --format raw` (collapsed stacks of every thread's busy samples) from the
-first assignment until the ingest and window groups have committed everything, and prints the
-share of samples per stage and per hot frame. The stacks file stays under bench/results/ for
-a flame graph (e.g. speedscope.app or inferno). Installs py-spy into the venv on first use.
+product, as `clickstream simulate` sends them), starts one worker process, records it with
+`py-spy record --format raw` (collapsed stacks of every thread's busy samples) from the first
+assignment until the ingest and window groups have committed everything, and prints the share
+of samples per stage and per hot frame. The stacks file stays under bench/results/ for a flame
+graph (e.g. speedscope.app or inferno). Installs py-spy into the venv on first use.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ Per case (events per message x input partitions) one topic is filled with the si
 - baseline: one aiokafka consumer (max_poll_records 5000, the worker's fetch settings) that
   parses every event with orjson and counts it into each of its 10 hopping windows
   (600 s / 60 s) per product in a dict: the machine's consume-and-count limit;
-- ours: a `faust -A app worker` subprocess (ingest, validation, Parquet sink, window stage,
-  alerts), timed from its ingest consumer's assignment until the ingest group and the window
-  stage's group have both committed everything. Nothing is subtracted.
+- ours: a worker subprocess (`faust -A agents.worker_app worker`: ingest, validation, Parquet
+  sink, window stage, alerts), timed from its ingest consumer's assignment until the ingest
+  group and the window stage's group have both committed everything. Nothing is subtracted.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from tests.support.worker import Worker, WorkerEnv
 
 CLICKSTREAM = str(Path(sys.executable).parent / "clickstream")
 PRODUCTS = 10_000
-WORKER_PARTITIONS = 4  # PARTITIONS' default: what `faust -A app worker` runs with
+WORKER_PARTITIONS = 4  # PARTITIONS' default: what `faust -A agents.worker_app worker` runs with
 STEP_MS, SIZE_MS = 60_000, 600_000
 TYPE_INDEX = {"view": 0, "add_to_cart": 1, "purchase": 2}
 SEED = 1

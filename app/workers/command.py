@@ -88,7 +88,7 @@ def worker_command(ctx: click.Context, processes: str) -> None:
 
     \b
     Examples:
-      clickstream worker                   # one process, as `faust -A app worker`
+      clickstream worker                   # one process, as `faust -A agents.worker_app worker`
       clickstream worker --processes auto  # one per CPU, at most PARTITIONS
       clickstream worker --processes 2
     """

@@ -1,4 +1,5 @@
-"""Keep N `faust -A app worker` processes running; stop them all on SIGTERM or SIGINT.
+"""Keep N worker processes (`faust -A agents.worker_app worker`) running; stop them all on
+SIGTERM or SIGINT.
 
 Each process joins the same consumer groups, so Kafka splits the partitions between them.
 A process that exits is started again after `RESTART_DELAY_S`, as `restart:` would in
@@ -32,7 +33,7 @@ class WorkerSlot:
 
 def worker_argv(log_level: str) -> list[str]:
     """The command line of one worker process: this interpreter's Faust, the `app` package."""
-    return [sys.executable, "-m", "faust", "-A", "app", "worker", "-l", log_level]
+    return [sys.executable, "-m", "faust", "-A", "agents.worker_app", "worker", "-l", log_level]
 
 
 def describe_status(status: int) -> str:

@@ -1,4 +1,5 @@
-"""A real `faust -A app worker` in a subprocess, with its own topics, group, data dir and port."""
+"""A real worker (`faust -A agents.worker_app worker`) in a subprocess, with its own topics,
+group, data dir and port."""
 
 from __future__ import annotations
 
@@ -115,7 +116,8 @@ class Worker:
         self.env.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [FAUST, "-A", "app", "worker", "-l", "info", "--web-port", str(self.env.web_port)],
+                [FAUST, "-A", "agents.worker_app", "worker", "-l", "info",
+                 "--web-port", str(self.env.web_port)],
                 env=self.env.environ(), stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.env.data_dir, start_new_session=True,
             )  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from pathlib import Path
 
 import aiokafka.codec
 import pytest
@@ -20,7 +21,7 @@ from aiokafka.structs import TopicPartition
 
 from agents.ingest import IngestService
 from agents.ingest_undecodable import decode_fix, undecodable_batch
-from app import metrics
+from app.faust_app import build_app
 from app.settings import load_settings
 from tables.stage_links import stages
 from tables.web.health import health_report
@@ -115,16 +116,14 @@ class FakeConsumer:
 
 
 async def test_the_bad_partition_is_paused_and_reported_while_the_others_read_on(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     handled, fresh_committed, fresh_new = (TopicPartition("events", p) for p in (0, 1, 2))
     consumer = FakeConsumer({TP, handled, fresh_committed, fresh_new}, {fresh_committed: 55})
-    service = IngestService.__new__(IngestService)
+    settings = load_settings(data_dir=tmp_path, app_id="shop")
+    service = IngestService(build_app(settings))
     service.consumer = consumer  # type: ignore[assignment]
-    service.group_id = "shop-ingest"
     service.read_to = {handled: 1234}
-    service.undecodable = metrics.INGEST_UNDECODABLE
-    service.undecodable_at = set()
     monkeypatch.setattr(stages, "ingest", lambda: service)  # /health asks the running stage
     data = record_batch(0, base_offset=40)
     data[21:23] = struct.pack(">h", UNKNOWN_CODEC)
@@ -136,7 +135,7 @@ async def test_the_bad_partition_is_paused_and_reported_while_the_others_read_on
     assert consumer.positions == {handled: 1234, fresh_committed: 55, fresh_new: "beginning"}
     assert service.undecodable.get("3") == 1
     assert "cannot decode the batch at events:3 offset 40" in caplog.text
-    healthy, body = health_report(0.0, load_settings())
+    healthy, body = health_report(0.0, settings)
     assert not healthy
     assert any("input partition 3" in p and "cannot decode" in p for p in body["problems"])
     service.undecodable.set(0, "3")

@@ -63,7 +63,7 @@ def test_bad_value_names_variable_value_and_what_is_allowed(
 
 def test_cli_reports_a_bad_setting_in_one_line(clean_env: Path) -> None:
     env = {"PATH": str(Path(sys.executable).parent), "WINDOW_SIZE": "600", "WINDOW_STEP": "7"}
-    code = "import app; app.app"  # what `faust -A app` does first
+    code = "import agents.worker_app as worker; worker.app"  # what `faust -A` does first
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                             cwd=clean_env, check=False)  # fmt: skip
     assert result.returncode == 2

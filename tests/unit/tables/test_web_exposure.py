@@ -41,7 +41,7 @@ def test_a_wildcard_bind_advertises_the_host_name() -> None:
 
 def test_the_worker_refuses_to_start_in_one_line(clean_env: Path) -> None:
     env = {"PATH": str(Path(sys.executable).parent), "HOME": str(clean_env), "WEB_HOST": "0.0.0.0"}
-    done = subprocess.run([FAUST, "-A", "app", "worker", "-l", "info"], env=env, cwd=clean_env,
+    done = subprocess.run([FAUST, "-A", "agents.worker_app", "worker", "-l", "info"], env=env, cwd=clean_env,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
