@@ -43,16 +43,32 @@ STAGES = (
         "window stage: counting",
         (
             "windowing/partition_windows.py",
+            "windowing/batch_groups.py",
+            "windowing/slice_cache.py",
             "windowing/slices.py",
             "windowing/seen_ids.py",
+            "windowing/watermarks.py",
             "incidents.py",
         ),
     ),
-    ("window stage: reading batches", ("window_stage.py",)),
-    ("ingest: Parquet", ("partition_files.py", "storage/arrow.py")),
+    (
+        "window stage: reading batches",
+        ("window_stage.py", "window_loop.py", "window_partition.py", "window_recovery.py"),
+    ),
+    ("ingest: Parquet", ("partition_files.py", "storage/arrow.py", "ingest_sink.py")),
     ("ingest: validation", ("app/events.py",)),
     ("ingest: routing", ("ingest_router.py", "product_batches.py")),
-    ("ingest: polls, sends, commits", ("ingest.py", "ingest_commit.py")),
+    (
+        "ingest: polls, sends, commits",
+        (
+            "agents/ingest.py",
+            "ingest_commit.py",
+            "ingest_delivery.py",
+            "ingest_assignment.py",
+            "ingest_dead_letters.py",
+            "ingest_undecodable.py",
+        ),
+    ),
     ("web, probes, watchdog", ("tables/", "stall_watchdog.py", "pipeline_probe.py")),
 )
 
