@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from aiokafka.structs import TopicPartition
 
-from app.events import Rejected
+from app.rejections import Rejected
 
 logger = logging.getLogger(__name__)
 

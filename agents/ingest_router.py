@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from app.events import TYPE_INDEX, Event, EventParser, Rejected
+from app.events import TYPE_INDEX, Event, EventParser
 from app.product_batches import SEQ_INDEX_BITS, ProductBatch, Row, product_partition
+from app.rejections import Rejected
 from app.windowing.spec import NO_WATERMARK, WindowSpec
 
 

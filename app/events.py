@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 import orjson
 
 from app.errors import InvalidEventError
+from app.event_time import MIN_EVENT_TIME_MS, parse_timestamp_ms
+from app.rejections import Reason, Rejected
 
 EVENT_TYPES = ("view", "add_to_cart", "purchase")
 TYPE_INDEX = {name: index for index, name in enumerate(EVENT_TYPES)}
@@ -33,33 +33,6 @@ _ID_FIELDS = ("product_id", "user_id", "session_id", "event_id")
 # C0 (NUL, ESC, ...), DEL and C1: never in an id; escaped wherever text reaches a terminal.
 CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
 _UTF8_BOM = b"\xef\xbb\xbf"  # .NET and Windows tools write it before UTF-8 JSON
-# Epoch numbers are told apart by magnitude; each bound is the year 5138 in the smaller unit.
-_EPOCH_MS_FROM = 10**11
-_EPOCH_US_FROM = 10**14
-_EPOCH_NS_FROM = 10**17
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
-_MIN_MS = 946_684_800_000  # 2000-01-01: earlier timestamps are taken as mistakes
-
-
-class Reason(StrEnum):
-    """Why a message element went to the dead-letter topic (the `x-dlq-reason` header)."""
-
-    BAD_PRICE = "bad_price"
-    BAD_TIMESTAMP = "bad_timestamp"
-    CONTROL_CHARACTER = "control_character"
-    EMPTY = "empty"
-    EMPTY_BATCH = "empty_batch"
-    EMPTY_FIELD = "empty_field"
-    FUTURE_TIMESTAMP = "future_timestamp"
-    ID_TOO_LONG = "id_too_long"
-    MISSING_FIELD = "missing_field"
-    NOT_JSON = "not_json"
-    NOT_OBJECT = "not_object"
-    NOT_UTF8 = "not_utf8"
-    TOO_LARGE = "too_large"
-    UNKNOWN_EVENT_TYPE = "unknown_event_type"
-    WRONG_TYPE = "wrong_type"
 
 
 class Event(NamedTuple):
@@ -88,103 +61,6 @@ class Event(NamedTuple):
     @property
     def event_time(self) -> datetime:
         return datetime.fromtimestamp(self.event_time_ms / 1000, tz=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """One element of a message that is not a valid event; `raw` is what goes to the DLQ."""
-
-    reason: str
-    detail: str
-    raw: bytes
-    index: int | None
-
-
-def parse_timestamp_ms(value: object) -> int:
-    """ISO-8601 (naive means UTC) or epoch s/ms/us/ns, to epoch milliseconds, floored.
-
-    One rounding rule for every form (floor to the millisecond), so the same instant written
-    as float seconds or as an ISO string lands in the same window.
-    """
-    if isinstance(value, bool):
-        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp {value!r} is not a time")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp {value!r} is not a time")
-        ms = _epoch_ms(value)
-    elif isinstance(value, str):
-        fast = _utc_millis_ms(value)
-        if fast is not None:
-            ms = fast
-        else:
-            text = value.strip()
-            if text.isdigit():
-                return parse_timestamp_ms(int(text))
-            try:
-                parsed = datetime.fromisoformat(text)
-            except ValueError:
-                raise InvalidEventError(
-                    Reason.BAD_TIMESTAMP, f"timestamp {value[:64]!r} is not ISO-8601 or epoch"
-                ) from None
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            ms = (parsed - _EPOCH) // _ONE_MS  # exact: datetimes hold whole microseconds
-    else:
-        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp has type {type(value).__name__}")
-    if ms < _MIN_MS:
-        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp {value!r} is before 2000")
-    return ms
-
-
-_SECOND_MS: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:SS" -> epoch ms, for _utc_millis_ms
-_SECOND_CACHE_SIZE = 100_000
-_MILLIS = {f"{i:03d}": i for i in range(1000)}
-
-
-def _utc_millis_ms(text: str) -> int | None:
-    """`YYYY-MM-DDTHH:MM:SS.mmmZ` (what JavaScript's toISOString and our simulator write) to
-    epoch ms, or None for any other form. The same value as the general ISO path at a
-    fraction of its cost (timedelta arithmetic dominates that): each distinct second is
-    parsed once and looked up after."""
-    if len(text) != 24 or text[23] != "Z" or text[19] != ".":
-        return None
-    millis = _MILLIS.get(text[20:23])
-    if millis is None:
-        return None
-    second = text[:19]
-    base = _SECOND_MS.get(second)
-    if base is None:
-        if (
-            text[4] != "-" or text[7] != "-" or text[10] not in "T "
-            or text[13] != ":" or text[16] != ":"
-        ):  # fmt: skip
-            return None
-        try:
-            parsed = datetime.fromisoformat(second)
-        except ValueError:
-            return None
-        if len(_SECOND_MS) >= _SECOND_CACHE_SIZE:
-            _SECOND_MS.clear()
-        base = _SECOND_MS[second] = (parsed.replace(tzinfo=UTC) - _EPOCH) // _ONE_MS
-    return base + millis
-
-
-def _epoch_ms(value: int | float) -> int:
-    """Epoch seconds, milliseconds, microseconds or nanoseconds, by magnitude, floored to ms."""
-    size = abs(value)
-    if size < _EPOCH_MS_FROM:
-        # Float seconds carry microseconds at best: round to those first, so 0.123 is not
-        # read as 0.12299999 and floored a millisecond early.
-        return round(value * 1_000_000) // 1000
-    whole = math.floor(value)
-    if size < _EPOCH_US_FROM:
-        return whole
-    if size < _EPOCH_NS_FROM:
-        return whole // 1000
-    if size < _EPOCH_NS_FROM * 1000:
-        return whole // 1_000_000
-    detail = f"timestamp {value!r} is too large even for epoch nanoseconds"
-    raise InvalidEventError(Reason.BAD_TIMESTAMP, detail)
 
 
 class EventParser:
@@ -281,7 +157,7 @@ class EventParser:
         ):
             _check_ids(obj)  # raises the precise reason; lets pass ids merely not printable
         stamp = get("timestamp")
-        if type(stamp) is int and _MIN_MS <= stamp <= limit_ms:
+        if type(stamp) is int and MIN_EVENT_TIME_MS <= stamp <= limit_ms:
             time_ms = stamp
         else:
             if stamp is None:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from app.events import MAX_ID_LENGTH, EventParser, Rejected
+from app.events import MAX_ID_LENGTH, EventParser
+from app.rejections import Rejected
 
 NOW_MS = 1795766400000 + 3600_000  # 2026-11-27T09:00:00Z
 VALID: dict[str, object] = {

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.errors import InvalidEventError
-from app.events import _utc_millis_ms, parse_timestamp_ms
+from app.event_time import _utc_millis_ms, parse_timestamp_ms
 
 
 def test_it_reads_the_instant_each_string_was_written_from() -> None:
