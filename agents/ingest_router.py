@@ -1,10 +1,8 @@
 """From raw input records to validated events, dead letters and per-product-partition batches.
 
 Pure logic, no I/O: the ingest service feeds it polled records and sends what it returns.
-The watermark of each source partition is applied here, in consumption order:
-min(max event time seen, the worker's clock) - ALLOWED_LATENESS. The clock cap keeps one
-event stamped ahead of time (MAX_CLOCK_SKEW lets it in) from closing every window of the
-present and making the rest of the partition's traffic late. Replaying the same offsets from
+The late-event rule (app.windowing.lateness) is applied here, in consumption order, with each
+source partition's watermark. Replaying the same offsets from
 the same starting watermark reproduces the same decisions, except around events that were
 stamped ahead of the clock when first processed: on replay the clock may have caught up.
 
@@ -22,6 +20,7 @@ from typing import Any, Protocol
 from app.events import TYPE_INDEX, Event, EventParser
 from app.product_batches import SEQ_INDEX_BITS, ProductBatch, Row, product_partition
 from app.rejections import Rejected
+from app.windowing.lateness import counted_depth, source_watermark
 from app.windowing.spec import NO_WATERMARK, WindowSpec
 
 
@@ -62,8 +61,7 @@ class IngestRouter:
 
     def watermark(self, source_partition: int, now_ms: int) -> int:
         """Event time behind which windows close: never past what the clock supports."""
-        seen = self.max_seen.get(source_partition)
-        return NO_WATERMARK if seen is None else min(seen, now_ms) - self.lateness_ms
+        return source_watermark(self.max_seen.get(source_partition), now_ms, self.lateness_ms)
 
     def route(
         self, topic: str, source_partition: int, records: Iterable[InputRecord], now_ms: int
@@ -91,18 +89,19 @@ class IngestRouter:
                 t = event.event_time_ms
                 if max_seen is None or t > max_seen:
                     max_seen = t
-                    watermark = (t if t < now_ms else now_ms) - lateness
+                    watermark = source_watermark(t, now_ms, lateness)
                 newest = t - t % step
                 # Fast path: the oldest window holding t ends at or after the watermark,
                 # so every window holding t is open.
                 if newest + step >= watermark:
                     depth = full_depth
                 else:
-                    depth = spec.open_depth(t, watermark)
-                    if depth < 0:
+                    open_depth = counted_depth(spec, t, watermark)
+                    if open_depth is None:
                         out.late += 1
                         index += 1
                         continue
+                    depth = open_depth
                 product = event.product_id
                 target = partition_of.get(product)
                 if target is None:

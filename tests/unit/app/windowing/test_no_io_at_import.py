@@ -10,6 +10,7 @@ ENGINE = (
     "slices",
     "seen_ids",
     "watermarks",
+    "lateness",
     "alert_rule",
     "window_alert",
     "batch_groups",
