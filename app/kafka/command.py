@@ -7,7 +7,12 @@ from pathlib import Path
 
 import click
 
+from app.errors import BrokerError
 from app.kafka.broker import LocalBroker, default_data_dir
+from app.settings import load_settings
+
+DEFAULT_PORT = 9092
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 _DATA_DIR = click.option(
     "--data-dir",
@@ -30,16 +35,36 @@ def kafka_command() -> None:
     """
 
 
+def settings_port() -> int:
+    """The port KAFKA_BOOTSTRAP_SERVERS names when its first broker is on this machine (what
+    the worker and simulator will connect to), else DEFAULT_PORT. Raises SettingsError for a
+    bad setting."""
+    first = load_settings().kafka_bootstrap_servers.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    return int(port) if host in LOCAL_HOSTS and port.isdigit() else DEFAULT_PORT
+
+
 @kafka_command.command("start")
-@click.option("--port", type=click.IntRange(1, 65535), default=9092, show_default=True,
-              help="Client port on 127.0.0.1.")  # fmt: skip
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Client port on 127.0.0.1 (default: the port of KAFKA_BOOTSTRAP_SERVERS "
+                   "when it names this machine, else 9092).")  # fmt: skip
 @click.option("--timeout", type=float, default=90.0, show_default=True,
               help="Seconds to wait for the broker to answer.")  # fmt: skip
 @_DATA_DIR
-def start(port: int, timeout: float, data_dir: Path | None) -> None:
-    """Fetch the jars once (mvn), format storage once, start, wait until ready."""
+def start(port: int | None, timeout: float, data_dir: Path | None) -> None:
+    """Fetch the jars once (mvn), format storage once, start, wait until ready.
+
+    Raises BrokerError when this data dir's broker already runs on another port.
+    """
+    port = settings_port() if port is None else port
     broker = LocalBroker(data_dir)
     before = broker.status()
+    if before.running and before.port != port:
+        msg = (
+            f"the broker of {broker.data_dir} already runs on port {before.port}, not on port "
+            f"{port}: stop it (clickstream kafka stop), or start a second one with --data-dir"
+        )
+        raise BrokerError(msg)
     if before.running:
         click.echo(f"Kafka is already running on port {before.port} (pid {before.pid}).")
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -48,20 +49,30 @@ def _java_pids_for(data_dir: Path) -> list[int]:
     return pids
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, check=False, timeout=180)
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, check=False, timeout=180,
+                          env={**os.environ, **env})  # fmt: skip
 
 
 def test_second_broker_side_by_side_and_clean_stop(tmp_path: Path, kafka_bootstrap: str) -> None:
     data_dir = tmp_path / "kafka-b"
     port = free_port()
-    started = _cli("kafka", "start", "--port", str(port), "--data-dir", str(data_dir))
+    # No --port: the broker listens where KAFKA_BOOTSTRAP_SERVERS says the clients will look.
+    servers = f"127.0.0.1:{port}"
+    started = _cli("kafka", "start", "--data-dir", str(data_dir), KAFKA_BOOTSTRAP_SERVERS=servers)
     assert started.returncode == 0, started.stderr
     assert f"ready at 127.0.0.1:{port}" in started.stdout
     try:
         again = _cli("kafka", "start", "--port", str(port), "--data-dir", str(data_dir))
         assert again.returncode == 0
         assert "already running" in again.stdout
+        other = free_port()
+        elsewhere = _cli("kafka", "start", "--port", str(other), "--data-dir", str(data_dir))
+        assert elsewhere.returncode == 1
+        assert elsewhere.stderr.strip() == (
+            f"error: the broker of {data_dir} already runs on port {port}, not on port {other}: "
+            "stop it (clickstream kafka stop), or start a second one with --data-dir"
+        )
         status = _cli("kafka", "status", "--data-dir", str(data_dir))
         assert status.returncode == 0
         assert "running" in status.stdout
