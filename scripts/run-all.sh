@@ -18,31 +18,35 @@ stop_all() {
 }
 trap stop_all INT TERM EXIT
 
-has_command() { clickstream "$@" --help >/dev/null 2>&1; }
-
-if ! clickstream kafka status >/dev/null 2>&1; then
+# The broker listens on the port KAFKA_BOOTSTRAP_SERVERS (.env or the environment) names; one
+# already running on another port is a one-line error naming the fix.
+if clickstream kafka status >/dev/null 2>&1; then
+  clickstream kafka start
+else
   clickstream kafka start
   started_kafka=1
 fi
+# Where to look, as the settings (.env included) say.
+read -r dashboard reports < <(python -c '
+from app.settings import load_settings
+from app.web_host import advertised_host
+s = load_settings()
+print(f"http://{advertised_host(s.web_host)}:{s.web_port}/", s.data_dir / "reports")')
 
 # One worker process per CPU (at most PARTITIONS), supervised: a process that stops (a crash,
 # or its stall watchdog) is restarted, as `restart:` does in the compose stack.
 clickstream worker --processes auto &
 pids+=($!)
-echo "worker: windows, alerts and Parquet, one process per CPU; dashboard at http://${WEB_HOST:-127.0.0.1}:${WEB_PORT:-6066}/"
+echo "worker: windows, alerts and Parquet, one process per CPU; dashboard at $dashboard"
 
-if has_command simulate; then
-  sleep 5
-  clickstream simulate --scenario flash-sale &
-  pids+=($!)
-  echo "simulator: flash-sale scenario at a live pace (an alert within about two minutes)"
-fi
+sleep 5
+clickstream simulate --scenario flash-sale &
+pids+=($!)
+echo "simulator: flash-sale scenario at a live pace (an alert within about two minutes)"
 
-if has_command scheduler; then
-  clickstream scheduler &
-  pids+=($!)
-  echo "scheduler: daily report at REPORT_TIME; reports in ${DATA_DIR:-./data}/reports"
-fi
+clickstream scheduler &
+pids+=($!)
+echo "scheduler: daily report at REPORT_TIME; reports in $reports"
 
 echo "Press Ctrl-C to stop."
 wait -n "${pids[@]}" || true
