@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 COMPRESSION = "zstd"
 ROW_GROUP_ROWS = 128 * 1024  # a few MB compressed: large enough to scan fast, small to skip
-_RESTART = "then restart the worker (this batch is not acknowledged)"
+_UNACKNOWLEDGED = "and this batch stays unacknowledged until it is written (the worker retries)"
 
 
 def date_dir_name(day: date) -> str:
@@ -81,7 +81,7 @@ class PartitionedParquetWriter:
                 unlink_quietly(temp_path_for(self._progress.path(partition)))
                 return self._settle(self._progress.load(partition)).durable_end
         except OSError as exc:
-            error = storage_error("recover", self.root, exc, _RESTART)
+            error = storage_error("recover", self.root, exc, _UNACKNOWLEDGED)
             raise error from exc
 
     def write(
@@ -116,7 +116,7 @@ class PartitionedParquetWriter:
                 check_offsets(table, partition, first_offset, last_offset)
                 return self._write_locked(progress, first_offset, last_offset, table)
         except OSError as exc:
-            error = storage_error("write to", self.root, exc, _RESTART)
+            error = storage_error("write to", self.root, exc, _UNACKNOWLEDGED)
             raise error from exc
 
     def _write_locked(
@@ -175,7 +175,7 @@ class PartitionedParquetWriter:
                 fsync_file(temp)
             os.replace(temp, path)
         except OSError as exc:
-            error = storage_error("write to", path, exc, _RESTART)
+            error = storage_error("write to", path, exc, _UNACKNOWLEDGED)
             raise error from exc
 
     def _settle(self, progress: PartitionProgress) -> PartitionProgress:
