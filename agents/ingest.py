@@ -108,6 +108,18 @@ class IngestService(Service):
         in ascending order."""
         return sorted(self.undecodable_at)
 
+    def watched_partitions(self) -> set[int]:
+        """The input partitions the stall watchdog may restart this worker for.
+
+        A partition set aside at an undecodable batch, and every partition while Parquet
+        writes fail, is stalled by design and reported on /health: a restart would only stop
+        at the same place again, and would answer 200 until the first write failed anew.
+        """
+        consumer = self.consumer
+        if consumer is None or self.sink.storage_error is not None:
+            return set()
+        return {tp.partition for tp in consumer.assignment() - consumer.paused()}
+
     async def on_start(self) -> None:
         # Each poll allocates thousands of short-lived lists; with the default thresholds the
         # cyclic GC ran full collections over the worker's whole heap many times a second.
@@ -134,12 +146,7 @@ class IngestService(Service):
         await self.admin.start()
         await self.consumer.start()
         self.consumer.subscribe([s.kafka_topic], listener=self.assignment)
-        consumer = self.consumer
-        # A partition set aside at an undecodable batch is stalled by design, and reported: a
-        # restart would only stop at the same batch again.
-        watch_stage(
-            "ingest", lambda: {tp.partition for tp in consumer.assignment() - consumer.paused()}
-        )
+        watch_stage("ingest", self.watched_partitions)
         IngestService.running = self
         logger.info("ingest: consuming %s as group %s", s.kafka_topic, self.group_id)
 

@@ -192,6 +192,12 @@ async def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
         await admin.close()
 
 
+async def health(env: WorkerEnv) -> tuple[int, dict[str, object]]:
+    """The worker's GET /health: its status code and body."""
+    async with aiohttp.ClientSession() as session, session.get(f"{env.web_url}/health") as resp:
+        return resp.status, await resp.json()
+
+
 async def serving(env: WorkerEnv) -> bool:
     """Whether the worker's /health answers 200: up, in its groups, state recovered."""
     token = env.extra.get("WEB_TOKEN")

@@ -13,7 +13,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import aiohttp
 import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -26,7 +25,7 @@ from tests.support.kafka import create_topic
 from tests.support.streaming_cases import SEC, T0, stamp
 from tests.support.web_api import expected_live_windows, fetch_windows
 from tests.support.window_oracle import WindowOracle
-from tests.support.worker import Worker, WorkerEnv, parquet_rows, wait_drained
+from tests.support.worker import Worker, WorkerEnv, health, parquet_rows, wait_drained
 
 pytestmark = pytest.mark.slow
 
@@ -135,11 +134,6 @@ async def test_every_codec_from_a_java_producer_reaches_parquet_and_windows(
         assert "UnsupportedCodecError" not in worker.log()
     finally:
         worker.stop()
-
-
-async def health(env: WorkerEnv) -> tuple[int, dict[str, object]]:
-    async with aiohttp.ClientSession() as session, session.get(f"{env.web_url}/health") as resp:
-        return resp.status, await resp.json()
 
 
 async def committed_offset(env: WorkerEnv, partition: int) -> int | None:

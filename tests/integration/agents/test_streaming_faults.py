@@ -15,7 +15,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from agents.stall_watchdog import CHECK_EVERY_S
 from app.kafka.broker import LocalBroker, free_port
+from tables.pipeline_probe import PROBE_EVERY_S
 from tests.support.kafka import create_topic, produce
 from tests.support.streaming_cases import POISON, shop_events
 from tests.support.web_api import check_windows
@@ -25,6 +27,8 @@ from tests.support.worker import (
     WorkerEnv,
     alerts_of,
     drain_like_a_supervisor,
+    group_lag,
+    health,
     parquet_rows,
     read_topic,
     wait_drained,
@@ -152,7 +156,9 @@ async def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
 async def test_unwritable_data_dir_pauses_the_sink_until_fixed(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    env = WorkerEnv(kafka_bootstrap, tmp_path / "w")
+    # A short STALL_SECONDS: the stall watchdog must not restart the worker for a failing disk,
+    # which a restart cannot fix (and after which /health would say ok until a write failed).
+    env = WorkerEnv(kafka_bootstrap, tmp_path / "w", extra={"STALL_SECONDS": "10"})
     day_dir = env.data_dir / "events" / "date=2026-11-27"
     day_dir.mkdir(parents=True)
     subprocess.run(["chattr", "+i", str(day_dir)], check=True)
@@ -167,9 +173,13 @@ async def test_unwritable_data_dir_pauses_the_sink_until_fixed(
             await asyncio.sleep(0.1)
         else:
             raise AssertionError(worker.log()[-3000:])
-        from tests.support.worker import group_lag
-
         assert await group_lag(kafka_bootstrap, f"{env.app_id}-ingest", env.topic) is None
+        await asyncio.sleep(10 + 2 * PROBE_EVERY_S + CHECK_EVERY_S)
+        status, body = await health(env)
+        problems = body["problems"]
+        assert status == 503 and isinstance(problems, list)
+        assert "Parquet writes are failing; input reading is paused" in problems, problems
+        assert worker.alive() and "stalled on this worker" not in worker.log()
     finally:
         subprocess.run(["chattr", "-i", str(day_dir)], check=True)
     try:

@@ -66,3 +66,26 @@ async def test_undecodable_partitions_are_reported_in_order_until_revoked(tmp_pa
     finally:
         for p in ("2", "5"):
             metrics.INGEST_UNDECODABLE.set(0, p)
+
+
+async def test_the_watchdog_leaves_alone_what_health_reports(tmp_path: Path) -> None:
+    """A restart would not fix a failing disk or an undecodable batch: the stall watchdog
+    watches only the partitions that read on."""
+
+    class Consumer:
+        def assignment(self) -> set[TopicPartition]:
+            return {TopicPartition("events", p) for p in (0, 1, 2)}
+
+        def paused(self) -> set[TopicPartition]:
+            return {TopicPartition("events", 1)}  # set aside at an undecodable batch
+
+    service = ingest_service(tmp_path)
+    service.consumer = Consumer()  # type: ignore[assignment]
+    assert service.watched_partitions() == {0, 2}
+    service.sink._storage_failed(StorageError("disk full"))
+    try:
+        assert service.watched_partitions() == set()
+    finally:
+        service.sink.storage_error = None
+        metrics.SINK_FAILING.set(0)
+    assert service.watched_partitions() == {0, 2}
