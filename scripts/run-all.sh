@@ -29,9 +29,9 @@ fi
 # Where to look, as the settings (.env included) say.
 read -r dashboard reports < <(python -c '
 from app.settings import load_settings
-from app.web_host import advertised_host
+from app.workers.command import dashboard_url
 s = load_settings()
-print(f"http://{advertised_host(s.web_host)}:{s.web_port}/", s.data_dir / "reports")')
+print(dashboard_url(s), s.data_dir / "reports")')
 
 # One worker process per CPU (at most PARTITIONS), supervised: a process that stops (a crash,
 # or its stall watchdog) is restarted, as `restart:` does in the compose stack.

@@ -9,6 +9,7 @@ import socket
 
 import click
 
+from app.mail_config import incident_mail_config
 from app.settings import Settings, get_settings
 from app.web_host import WILDCARD_HOSTS
 from app.workers.supervisor import Supervisor, WorkerSlot, worker_argv
@@ -93,6 +94,7 @@ def worker_command(ctx: click.Context, processes: str) -> None:
       clickstream worker --processes 2
     """
     settings = get_settings()  # refuses a non-loopback WEB_HOST without WEB_TOKEN
+    incident_mail_config(settings)  # here, before any process starts, not in each of them
     count = process_count(processes, settings.partitions)
     ports = [settings.web_port + i for i in range(count)]
     check_ports_free(settings.web_host, ports)

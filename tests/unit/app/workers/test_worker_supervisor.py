@@ -44,6 +44,16 @@ def test_a_bad_setting_stops_before_any_worker_starts(clean_env: Path) -> None:
     assert "Starting" not in done.stdout
 
 
+def test_incident_mail_settings_are_checked_before_any_worker_starts(clean_env: Path) -> None:
+    done = run_worker("--processes", "2", SMTP_HOST="localhost", ALERT_EMAIL_TO="ops@example.com")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: EMAIL_FROM=None is not allowed: expected an email address (SMTP_HOST is set). "
+        "Fix EMAIL_FROM in the environment or in .env."
+    ]
+    assert "Starting" not in done.stdout
+
+
 def test_a_web_port_in_use_is_named_with_the_fix(clean_env: Path) -> None:
     # Two consecutive ports below the ephemeral range: a kernel-chosen one's lower neighbour
     # could be held by any outgoing connection, and the error would name that port instead.
