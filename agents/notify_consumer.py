@@ -105,7 +105,7 @@ class IncidentNotifier:
             return None
         return cls(
             settings.kafka_bootstrap_servers, settings.incidents_topic,
-            f"{settings.app_id}-notifier", channels, settings.data_dir / "notify",
+            settings.notifier_group, channels, settings.data_dir / "notify",
             partitions=settings.partitions,
         )  # fmt: skip
 

@@ -172,6 +172,11 @@ class Settings(BaseSettings):
         return f"{self.app_id}-alert-sink"
 
     @property
+    def notifier_group(self) -> str:
+        """The incident notifier's consumer group."""
+        return f"{self.app_id}-notifier"
+
+    @property
     def product_events_topic(self) -> str:
         """The worker's internal topic of validated events regrouped by product partition."""
         return f"{self.app_id}-events-by-product"
