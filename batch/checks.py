@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime
 
 from app.reconciliation_tally import record_run
 from app.report_day import ReportDay
@@ -15,13 +16,16 @@ from batch.trends import compute_trends
 logger = logging.getLogger(__name__)
 
 
-def with_checks(summary: DailySummary, settings: Settings, day: ReportDay) -> DailySummary:
-    """`summary` with its reconciliation, trends and the alerted windows' final peak views.
+def with_checks(
+    summary: DailySummary, settings: Settings, day: ReportDay, now: datetime
+) -> DailySummary:
+    """`summary` with its reconciliation, trends and the alerted windows' final peak views,
+    as a report run at `now` can judge them (windows too recent for it are pending).
 
     Records the reconciliation's mismatches for /metrics. Raises ReportError when the store
     cannot be read.
     """
-    check = reconcile_day(settings, day)
+    check = reconcile_day(settings, day, now)
     reconciliation = check.reconciliation
     try:
         record_run(settings.data_dir, day.day, {

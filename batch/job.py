@@ -77,7 +77,7 @@ class ReportJob:
             self.check_over(report_day)
         try:
             summary = compute_summary(self.data_dir, report_day, self.now)
-            summary = with_checks(summary, self._settings, report_day)
+            summary = with_checks(summary, self._settings, report_day, self.now())
         except NoDataError as exc:
             return self._finish(RunOutcome(day, "no_data", str(exc)), force)
         except ReportError as exc:

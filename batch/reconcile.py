@@ -1,4 +1,4 @@
-"""The day's streaming alerts against the backtest's: matched, missing, extra, order-dependent.
+"""The day's stream alerts against the backtest's: matched, missing, extra, and the rest.
 
 Every window with a window start in the report day that the stream (DATA_DIR/alerts) or the
 backtest alerted on, or whose outcome depends on the order of events, falls in one class:
@@ -9,7 +9,10 @@ backtest alerted on, or whose outcome depends on the order of events, falls in o
 - `matched`: both alerted;
 - `missing_in_stream`: only the backtest alerted;
 - `extra_in_stream`: only the stream alerted (also when the store has no events for it);
-- `imported`: holds imported events, which never went through the stream: not compared.
+- `imported`: holds imported events, which never went through the stream: not compared;
+- `pending`: ends after the cut-off (`pending_cutoff`) of a report run while its events may
+  not all be in Parquet yet, or may still arrive: not compared yet. Only a day still in
+  progress (or just over) has any; a day over by WINDOW_SIZE + the cut-off's lag has none.
 
 Missing and extra windows are mismatches: the report shows them first, in red, counts them
 for /metrics and exits non-zero.
@@ -27,12 +30,34 @@ from app.report_day import ReportDay
 from app.settings import Settings
 from app.storage.locks import date_dir_locks
 from app.storage.schema import ALERTS_DIR
-from batch.backtest import Backtest, from_epoch_ms
+from batch.backtest import Backtest, epoch_ms, from_epoch_ms
 from batch.backtest_rule import Thresholds, WindowRule
 from batch.backtest_windows import window_sources
 from batch.order_dependence import order_dependent_windows
 from batch.query import partition_files
 from batch.reconciliation import Reconciliation, WindowRef
+
+# Added to SINK_FLUSH_SECONDS + ALLOWED_LATENESS for the cut-off: the ingest stage checks
+# whether a buffer is due only after each poll (up to 0.5 s), a due flush waits for the one
+# still writing, a write of up to SINK_FLUSH_EVENTS events and its fsync take seconds, and the
+# worker's and the report's clocks may differ by a little. 30 s covers a healthy worker with
+# room to spare; a worker lagging behind its topic for longer is beyond any fixed margin.
+SAFETY_MARGIN = timedelta(seconds=30)
+
+
+def pending_cutoff(settings: Settings, day: ReportDay, now: datetime) -> datetime | None:
+    """The latest window end a report run at `now` can judge, or None when it can judge every
+    window of `day` (no window starting in the day ends later than the cut-off).
+
+    A window ending after it may still take events (ALLOWED_LATENESS), and what it took may
+    still sit in the ingest stage's buffer (SINK_FLUSH_SECONDS) while its alert is already in
+    DATA_DIR/alerts.
+    """
+    lag = timedelta(seconds=settings.sink_flush_seconds + settings.allowed_lateness)
+    cutoff = now - lag - SAFETY_MARGIN
+    if cutoff >= day.end + timedelta(seconds=settings.window_size):
+        return None
+    return cutoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +68,9 @@ class DayCheck:
     final_views: dict[tuple[str, datetime], int] = field(default_factory=dict)
 
 
-def reconcile_day(settings: Settings, day: ReportDay) -> DayCheck:
-    """Backtest `day` with the stream's settings and compare. Raises ReportError."""
+def reconcile_day(settings: Settings, day: ReportDay, now: datetime) -> DayCheck:
+    """Backtest `day` with the stream's settings and compare, as a report run at `now` can
+    (see `pending_cutoff`). Raises ReportError."""
     rule, thresholds = WindowRule.from_settings(settings), Thresholds.from_settings(settings)
     with Backtest.over(settings.data_dir, day.start, day.end, rule,
                        settings.max_clock_skew * 1000) as backtest:  # fmt: skip
@@ -76,17 +102,26 @@ def reconcile_day(settings: Settings, day: ReportDay) -> DayCheck:
             SELECT pid, w, in_stream, in_backtest, coalesce(imported, false), v
             FROM compared LEFT JOIN window_sources USING (pid, w) LEFT JOIN windows USING (pid, w)
         """)  # fmt: skip
-        return _classify(rows.fetchall(), dependent, stream_count)
+        cutoff = pending_cutoff(settings, day, now)
+        # A window [w, w + size) ends after the cut-off when w > cut-off - size.
+        open_after = None if cutoff is None else epoch_ms(cutoff) - rule.size_ms
+        return _classify(rows.fetchall(), dependent, stream_count, open_after)
 
 
 def _classify(
     rows: list[tuple[str, int, bool, bool, bool, int | None]],
     dependent: set[tuple[str, int]],
     stream_count: int,
+    open_after: int | None = None,
 ) -> DayCheck:
-    classes: dict[str, list[WindowRef]] = {"od": [], "missing": [], "extra": []}
+    """Sort the compared windows; those starting after `open_after` (ms) are pending."""
+    classes: dict[str, list[WindowRef]] = {"od": [], "missing": [], "extra": [], "pending": []}
     matched = imported = backtest_count = 0
     final_views: dict[tuple[str, datetime], int] = {}
+
+    def is_pending(w: int) -> bool:
+        return open_after is not None and w > open_after
+
     for pid, w, in_stream, in_backtest, is_imported, views in rows:
         ref = WindowRef(pid, from_epoch_ms(w))
         backtest_count += in_backtest
@@ -94,13 +129,22 @@ def _classify(
             final_views[pid, ref.window_start] = int(views)
         if is_imported:
             imported += 1
+        elif is_pending(w):
+            classes["pending"].append(ref)
         elif (pid, w) in dependent:
             continue
         elif in_stream and in_backtest:
             matched += 1
         else:
             classes["missing" if in_backtest else "extra"].append(ref)
-    classes["od"] = [WindowRef(pid, from_epoch_ms(w)) for pid, w in dependent]
+    # Order-dependent windows neither side alerted on are not among the rows: pending as well.
+    listed = set(classes["pending"])
+    for pid, w in dependent:
+        ref = WindowRef(pid, from_epoch_ms(w))
+        if not is_pending(w):
+            classes["od"].append(ref)
+        elif ref not in listed:
+            classes["pending"].append(ref)
     reconciliation = Reconciliation(
         stream_alerts=stream_count,
         backtest_alerts=backtest_count,
@@ -109,6 +153,7 @@ def _classify(
         missing_in_stream=tuple(sorted(classes["missing"])),
         extra_in_stream=tuple(sorted(classes["extra"])),
         imported=imported,
+        pending=tuple(sorted(classes["pending"])),
     )
     return DayCheck(reconciliation, final_views)
 

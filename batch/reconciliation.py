@@ -30,6 +30,7 @@ class Reconciliation:
     missing_in_stream: tuple[WindowRef, ...] = ()
     extra_in_stream: tuple[WindowRef, ...] = ()
     imported: int = 0
+    pending: tuple[WindowRef, ...] = ()
 
     @property
     def mismatches(self) -> int:
@@ -42,6 +43,8 @@ class Reconciliation:
             extras.append(f"{len(self.order_dependent):,} order-dependent")
         if self.imported:
             extras.append(f"{self.imported:,} in imported history, not compared")
+        if self.pending:
+            extras.append(f"{len(self.pending):,} too recent, not compared yet")
         tail = f" ({', '.join(extras)})" if extras else ""
         if not self.mismatches and not self.matched:
             if not extras:
@@ -56,11 +59,12 @@ class Reconciliation:
         )
 
     def details(self) -> list[str]:
-        """The mismatched and order-dependent windows, a few of each."""
+        """The mismatched, order-dependent and pending windows, a few of each."""
         lines = []
         for label, refs in (("missing in the stream", self.missing_in_stream),
                             ("extra in the stream", self.extra_in_stream),
-                            ("order-dependent", self.order_dependent)):  # fmt: skip
+                            ("order-dependent", self.order_dependent),
+                            ("not compared yet", self.pending)):  # fmt: skip
             lines += [f"{label}: {ref}" for ref in refs[:_SHOWN]]
             if len(refs) > _SHOWN:
                 lines.append(f"{label}: ... and {len(refs) - _SHOWN:,} more")
@@ -80,4 +84,5 @@ class Reconciliation:
             "extra_in_stream": listed(self.extra_in_stream),
             "order_dependent": listed(self.order_dependent),
             "imported_not_compared": self.imported,
+            "pending_not_compared_yet": listed(self.pending),
         }

@@ -217,5 +217,5 @@ def _reconciliation(
         "stream_alerts": len(stream), "backtest_alerts": len(alerted),
         "matched": len(stream & alerted), "mismatches": len(stream ^ alerted),
         "missing_in_stream": listed(alerted - stream), "extra_in_stream": listed(stream - alerted),
-        "order_dependent": [], "imported_not_compared": 0,
+        "order_dependent": [], "imported_not_compared": 0, "pending_not_compared_yet": [],
     }  # fmt: skip
