@@ -25,7 +25,7 @@ def cli(log_level: str) -> None:
 
     \b
     Examples:
-      clickstream kafka start          # a local broker on port 9092
+      clickstream kafka start          # a local broker where KAFKA_BOOTSTRAP_SERVERS says
       clickstream worker --processes auto   # windows, alerts, Parquet, dashboard
     """
     logging.basicConfig(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from pathlib import Path
 
@@ -12,7 +14,6 @@ from app.kafka.broker import LocalBroker, default_data_dir
 from app.settings import load_settings
 
 DEFAULT_PORT = 9092
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 _DATA_DIR = click.option(
     "--data-dir",
@@ -35,13 +36,27 @@ def kafka_command() -> None:
     """
 
 
+def is_this_machine(host: str) -> bool:
+    """Whether `host` (a name or address, IPv6 in brackets or not) reaches this machine: it
+    resolves to an address a socket here can bind (loopback, wildcard, or an interface's)."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    for family, kind, _, _, address in infos:
+        with contextlib.suppress(OSError), socket.socket(family, kind) as probe:
+            probe.bind((address[0], 0))
+            return True
+    return False
+
+
 def settings_port() -> int:
     """The port KAFKA_BOOTSTRAP_SERVERS names when its first broker is on this machine (what
     the worker and simulator will connect to), else DEFAULT_PORT. Raises SettingsError for a
     bad setting."""
     first = load_settings().kafka_bootstrap_servers.split(",")[0].strip()
     host, _, port = first.rpartition(":")
-    return int(port) if host in LOCAL_HOSTS and port.isdigit() else DEFAULT_PORT
+    return int(port) if port.isdigit() and is_this_machine(host) else DEFAULT_PORT
 
 
 @kafka_command.command("start")
@@ -52,10 +67,8 @@ def settings_port() -> int:
               help="Seconds to wait for the broker to answer.")  # fmt: skip
 @_DATA_DIR
 def start(port: int | None, timeout: float, data_dir: Path | None) -> None:
-    """Fetch the jars once (mvn), format storage once, start, wait until ready.
-
-    Raises BrokerError when this data dir's broker already runs on another port.
-    """
+    """Fetch the jars once (mvn), format storage once, start, wait until ready."""
+    # A broker of this data dir already running on another port raises BrokerError.
     port = settings_port() if port is None else port
     broker = LocalBroker(data_dir)
     before = broker.status()
