@@ -36,10 +36,16 @@ print(dashboard_url(s), s.data_dir / "reports")')
 # One worker process per CPU (at most PARTITIONS), supervised: a process that stops (a crash,
 # or its stall watchdog) is restarted, as `restart:` does in the compose stack.
 clickstream worker --processes auto &
-pids+=($!)
+worker=$!
+pids+=("$worker")
 echo "worker: windows, alerts and Parquet, one process per CPU; dashboard at $dashboard"
 
 sleep 5
+if ! kill -0 "$worker" 2>/dev/null; then  # refused to start (a port in use, a bad setting)
+  status=0
+  wait "$worker" || status=$?
+  exit "$status"
+fi
 clickstream simulate --scenario flash-sale &
 pids+=($!)
 echo "simulator: flash-sale scenario at a live pace (an alert within about two minutes)"
@@ -49,4 +55,7 @@ pids+=($!)
 echo "scheduler: daily report at REPORT_TIME; reports in $reports"
 
 echo "Press Ctrl-C to stop."
-wait -n "${pids[@]}" || true
+# The first of them to end stops the others (stop_all); its status is make run's.
+status=0
+wait -n "${pids[@]}" || status=$?
+exit "$status"
