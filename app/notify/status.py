@@ -105,9 +105,3 @@ def notification_problems() -> list[str]:
     with _lock:
         statuses = list(_channels.values())
     return [line for status in statuses if (line := status.problem()) is not None]
-
-
-def channel_statuses() -> dict[str, ChannelStatus]:
-    """The tracked channels by name (a copy)."""
-    with _lock:
-        return dict(_channels)
